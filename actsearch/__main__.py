@@ -1,0 +1,5 @@
+"""``python -m actsearch`` runs the CLI."""
+
+from actsearch.cli import main
+
+main()

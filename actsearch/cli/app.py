@@ -1,0 +1,83 @@
+"""Root Typer app: global options, command groups, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from actsearch import __version__
+from actsearch.cli import activations
+from actsearch.errors import ActsearchError
+
+
+class _ErrorReportingGroup(TyperGroup):
+    """Turns exceptions from any subcommand into one stderr line and an exit code.
+
+    ``UsageError`` -> 2, any other error -> 1. The traceback is shown only with ``--verbose``.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # Typer's own exits and usage errors keep their codes and messages
+        except ActsearchError as exc:
+            _report(ctx, str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:  # an unexpected failure is still one line, not a traceback
+            _report(ctx, f"unexpected failure: {type(exc).__name__}: {exc}"
+                         + ("" if _verbose(ctx) else " (run with --verbose for the traceback)"))
+            raise typer.Exit(1) from None
+
+
+def _verbose(ctx: Any) -> bool:
+    obj = ctx.find_root().obj
+    return bool(isinstance(obj, dict) and obj.get("verbose"))
+
+
+def _report(ctx: Any, message: str) -> None:
+    if _verbose(ctx):
+        typer.echo(traceback.format_exc(), err=True)
+    # Plain echo, not rich: a long message must stay one line whatever the terminal width.
+    typer.echo(f"error: {message}", err=True)
+
+
+app = typer.Typer(
+    cls=_ErrorReportingGroup,
+    name="actsearch",
+    help="Find the activation function for each hidden layer, and the hyperparameters with it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(activations.app, name="activations")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"actsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks and debug output.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """actsearch: per-layer activation function search."""
+    ctx.obj = {"verbose": verbose}
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,195 @@
+"""Model builders: MLP and small CNN with one activation module per hidden layer.
+
+Every hidden layer is a :class:`HiddenBlock` (linear/conv -> activation -> dropout/pool) so
+telemetry can hook each activation by index. Maxout-like activations are honoured by making
+the layer before them ``width_factor`` times wider. The output layer has no activation: the
+loss applies it (softmax with cross-entropy, sigmoid with BCE, identity with MSE), so softmax
+is never applied twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from actsearch.activations import create, width_factor
+from actsearch.errors import UsageError
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Shape of an MLP.
+
+    Attributes:
+        in_features: Input width.
+        out_features: Output width (classes, 1 for binary or regression).
+        hidden: Width of each hidden layer.
+        activations: One activation spec (name, alias or formula) per hidden layer.
+        activation_params: Optional parameters per hidden layer's activation.
+        dropout: Dropout after each hidden activation.
+    """
+
+    in_features: int
+    out_features: int
+    hidden: tuple[int, ...]
+    activations: tuple[str, ...]
+    activation_params: tuple[Mapping[str, Any], ...] = ()
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_layers(self.hidden, self.activations, self.activation_params)
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Shape of a small CNN: conv blocks (conv 3x3 -> activation -> max-pool 2), then dense.
+
+    Attributes:
+        in_channels: Image channels.
+        image_size: Height and width of the (square) input.
+        out_features: Output width.
+        channels: Output channels of each conv block.
+        dense: Width of each dense hidden layer after the conv blocks.
+        activations: One spec per hidden layer: conv blocks first, then dense layers.
+        activation_params: Optional parameters per hidden layer's activation.
+        dropout: Dropout after each dense hidden activation.
+    """
+
+    in_channels: int
+    image_size: int
+    out_features: int
+    channels: tuple[int, ...]
+    dense: tuple[int, ...]
+    activations: tuple[str, ...]
+    activation_params: tuple[Mapping[str, Any], ...] = ()
+    dropout: float = 0.0
+    hidden: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", (*self.channels, *self.dense))
+        _check_layers(self.hidden, self.activations, self.activation_params)
+        if self.image_size >> len(self.channels) < 1:
+            raise UsageError(
+                f"{len(self.channels)} conv blocks halve a {self.image_size}px image to nothing; "
+                "use fewer conv blocks"
+            )
+
+
+def _check_layers(hidden: Sequence[int], activations: Sequence[str],
+                  params: Sequence[Mapping[str, Any]]) -> None:
+    if len(activations) != len(hidden):
+        raise UsageError(
+            f"{len(hidden)} hidden layers need {len(hidden)} activations, got {len(activations)}"
+        )
+    if params and len(params) != len(hidden):
+        raise UsageError(
+            f"{len(hidden)} hidden layers need {len(hidden)} activation parameter sets, "
+            f"got {len(params)}"
+        )
+    if any(w < 1 for w in hidden):
+        raise UsageError(f"hidden widths must be positive, got {list(hidden)}")
+
+
+class HiddenBlock(nn.Module):
+    """``layer -> activation -> post`` where ``post`` is dropout or pooling."""
+
+    def __init__(self, layer: nn.Module, activation: nn.Module, post: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+        self.activation = activation
+        self.post = post
+
+    def forward(self, x: Tensor) -> Tensor:
+        out: Tensor = self.post(self.activation(self.layer(x)))
+        return out
+
+
+def _activation(config: MLPConfig | CNNConfig, i: int) -> nn.Module:
+    params = config.activation_params[i] if config.activation_params else {}
+    return create(config.activations[i], **dict(params))
+
+
+def _dense_blocks(config: MLPConfig | CNNConfig, widths: Sequence[int], first: int,
+                  width_in: int) -> tuple[list[HiddenBlock], int]:
+    """Linear -> activation -> dropout blocks for hidden layers ``first, first + 1, ...``."""
+    blocks = []
+    for i, width in enumerate(widths, start=first):
+        act = _activation(config, i)
+        linear = nn.Linear(width_in, width * width_factor(act))
+        blocks.append(HiddenBlock(linear, act, nn.Dropout(config.dropout)))
+        width_in = width
+    return blocks, width_in
+
+
+class MLP(nn.Module):
+    """Multi-layer perceptron with a chosen activation per hidden layer."""
+
+    def __init__(self, config: MLPConfig) -> None:
+        super().__init__()
+        self.config = config
+        blocks, width_out = _dense_blocks(config, config.hidden, 0, config.in_features)
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Linear(width_out, config.out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for block in self.blocks:
+            x = block(x)
+        out: Tensor = self.head(x)
+        return out
+
+
+class CNN(nn.Module):
+    """Small CNN: conv blocks with per-block activations, then dense layers, then the head."""
+
+    def __init__(self, config: CNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        blocks: list[HiddenBlock] = []
+        c_in = config.in_channels
+        for i, channels in enumerate(config.channels):
+            act = _activation(config, i)
+            conv = nn.Conv2d(c_in, channels * width_factor(act), kernel_size=3, padding=1)
+            blocks.append(HiddenBlock(conv, act, nn.MaxPool2d(2)))
+            c_in = channels
+        side = config.image_size >> len(config.channels)
+        self.flatten = nn.Flatten()
+        self.n_conv = len(config.channels)
+        dense, width_in = _dense_blocks(config, config.dense, self.n_conv, c_in * side * side)
+        blocks += dense
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Linear(width_in, config.out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for i, block in enumerate(self.blocks):
+            if i == self.n_conv:
+                x = self.flatten(x)
+            x = block(x)
+        if self.n_conv == len(self.blocks):
+            x = self.flatten(x)
+        out: Tensor = self.head(x)
+        return out
+
+
+def build_model(config: MLPConfig | CNNConfig) -> nn.Module:
+    """The network for ``config``."""
+    return MLP(config) if isinstance(config, MLPConfig) else CNN(config)
+
+
+def hidden_activations(model: nn.Module) -> list[nn.Module]:
+    """The activation module of each hidden layer, in order."""
+    return [m.activation for m in model.modules() if isinstance(m, HiddenBlock)]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch's global RNG (initialisation, dropout) and return a generator for batching."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
