@@ -3,7 +3,7 @@
 The unary and binary operators are those of Ramachandran, Zoph and Le (2017). Every sample is
 returned as a formula string (readable, storable as an Optuna categorical choice) that has
 been compiled and checked: finite forward and backward on ``|x| <= 1e4`` in float32 (``|x| <= 10``
-when unsafe operators are allowed), and not constant on ``[-3, 3]``.
+when unsafe operators are allowed), and not affine on ``[-3, 3]``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,11 @@ def is_well_behaved(expression: str, limit: float = 1e4) -> bool:
     (grad,) = torch.autograd.grad(y.sum(), x)
     if not (torch.isfinite(y).all() and torch.isfinite(grad).all()):
         return False
-    return bool(y[401:].std() > 1e-3)
+    core = y[401:].detach().double()
+    # Not constant, and not affine either: an affine "activation" adds no non-linearity.
+    design = torch.stack([torch.ones_like(core), _PROBE_CORE.double()], dim=1)
+    residual = core - design @ torch.linalg.lstsq(design, core.unsqueeze(1)).solution.squeeze(1)
+    return bool(core.std() > 1e-3 and residual.std() > 1e-3)
 
 
 def sample_formula(rng: random.Random, *, safe: bool = True) -> str:

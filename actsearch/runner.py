@@ -1,0 +1,434 @@
+"""The search driver: one Optuna study, trials trained on Ray workers, pruning across workers.
+
+The driver is the only process that writes the study. It samples and prunes on an in-memory
+mirror of the study (Optuna's decisions then cost microseconds instead of a database round
+trip each) and writes every trial through to the database as it starts, after each epoch, and
+when it ends. Each worker always has its next epoch queued, so it never waits for the driver;
+a pruned trial therefore stops within one epoch and its worker takes the next trial.
+
+Resuming is re-running: trials a dead driver left RUNNING are failed and their configurations
+re-queued, as are those of workers that died; the study stops when the requested number of
+trials have finished (completed or pruned).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from optuna.distributions import BaseDistribution
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+from ray.exceptions import RayActorError
+
+from actsearch import __version__
+from actsearch.data import Dataset, load_dataset
+from actsearch.errors import UsageError
+from actsearch.settings import get_settings
+from actsearch.spaces import SearchSpace, load_space
+from actsearch.storage import (
+    HEARTBEAT_SECONDS,
+    create_or_load_study,
+    driver_identity,
+    open_storage,
+    pending_retries,
+    recover_orphans,
+)
+from actsearch.training import EpochResult, TrainConfig
+from actsearch.workers import RaySession, Slot, WorkerPool
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+REFRESH_SECONDS = 10.0
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """What ``actsearch search`` takes (see the CLI for each option's meaning)."""
+
+    dataset: str | None = "digits"
+    data_path: Path | None = None
+    target: str | None = None
+    data_dir: Path | None = None
+    space: str = "default"
+    trials: int = 20
+    workers: int = 2
+    epochs: int | None = None
+    storage: str | None = None
+    study: str | None = None
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    seed: int = 0
+    max_retries: int = 2
+    compare_relu: bool = True
+
+
+@dataclass
+class Progress:
+    """A snapshot for live displays."""
+
+    study: str
+    target: int
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    best_value: float | None = None
+    best_activations: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+    eta: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search found, and how the chosen configuration scores."""
+
+    study: str
+    storage: str
+    dataset: str
+    metric: str
+    best_number: int | None
+    best_value: float | None
+    best_params: dict[str, Any]
+    activations: list[str]
+    complete: int
+    pruned: int
+    failed: int
+    wall_seconds: float
+    epochs_trained: int
+    epoch_seconds: float
+    final: dict[str, dict[str, float]]
+
+
+@dataclass
+class _Live:
+    """A trial in flight: its mirror trial, database id, configuration and worker."""
+
+    trial: optuna.Trial
+    trial_id: int
+    config: TrainConfig
+    slot: Slot
+    epochs_done: int = 0
+    submitted: int = 0
+    last: EpochResult | None = None
+    attempt: int = 1
+
+
+def _validate(options: SearchOptions) -> None:
+    checks = [
+        (options.trials >= 1, f"--trials must be at least 1, not {options.trials}"),
+        (options.workers >= 1, f"--workers must be at least 1, not {options.workers}"),
+        (options.epochs is None or options.epochs >= 1,
+         f"--epochs must be at least 1, not {options.epochs}"),
+        (options.cpus_per_trial > 0, f"--cpus-per-trial must be positive, not "
+                                     f"{options.cpus_per_trial}"),
+        (options.gpus_per_trial >= 0, f"--gpus-per-trial must not be negative, not "
+                                      f"{options.gpus_per_trial}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+
+
+def default_study_name(data: Dataset, space: SearchSpace) -> str:
+    return f"{data.name}-{space.name}"
+
+
+def study_metadata(data: Dataset, space: SearchSpace, path: Path | None) -> dict[str, Any]:
+    return {
+        "dataset": data.name, "fingerprint": data.fingerprint, "meta": data.meta,
+        "metric": data.metric, "task": data.task, "space": space.name,
+        "space_digest": space.digest(), "choices": space.activations.choices(),
+        "data_path": str(path) if path else None, "version": __version__,
+    }
+
+
+class Search:
+    """Runs one search; see the module docstring for the design."""
+
+    def __init__(self, options: SearchOptions,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
+        _validate(options)
+        settings = get_settings()
+        self.options = options
+        self.on_progress = on_progress or (lambda _: None)
+        # Inputs are checked before anything touches the database or starts Ray.
+        self.space = load_space(options.space)
+        self.data = load_dataset(options.dataset if options.data_path is None else None,
+                                 path=options.data_path, target=options.target,
+                                 data_dir=options.data_dir or settings.data_dir)
+        self.epochs = options.epochs or self.space.hyperparameters.epochs
+        self.url = options.storage or settings.storage
+        self.address = options.address or settings.ray_address
+        self.name = options.study or default_study_name(self.data, self.space)
+        self.identity = driver_identity()
+        self.live: dict[int, _Live] = {}
+        self.in_flight: dict[Any, int] = {}
+        self.epochs_trained = 0
+        self.epoch_seconds: dict[int, float] = {}
+        self.pool: WorkerPool | None = None
+
+    # --- Setup ------------------------------------------------------------------------
+    def _open(self) -> None:
+        self.storage: RDBStorage = open_storage(self.url)
+        meta = study_metadata(self.data, self.space, self.options.data_path)
+        self.study_id = create_or_load_study(self.storage, self.name, meta)
+        recover_orphans(self.storage, self.name)
+        self.mirror = optuna.create_study(
+            direction="maximize", sampler=self.space.make_sampler(self.options.seed),
+            pruner=self.space.make_pruner(),
+        )
+        self.mirrored: set[int] = set()
+        self.others_running = 0
+        self._refresh()
+        everything = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        self.retries = pending_retries(everything, self.options.max_retries)
+
+    def _refresh(self) -> None:
+        """Copy finished trials of the database (earlier runs, other drivers) into the mirror."""
+        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        own = {live.trial_id for live in self.live.values()}
+        self.others_running = sum(1 for t in trials
+                                  if t.state == TrialState.RUNNING and t._trial_id not in own)
+        for t in trials:
+            if t.state in FINISHED and t._trial_id not in self.mirrored:
+                self.mirror.add_trial(t)
+                self.mirrored.add(t._trial_id)
+        self.last_refresh = time.monotonic()
+
+    def finished(self) -> int:
+        return sum(1 for t in self.mirror.get_trials(deepcopy=False) if t.state in FINISHED)
+
+    # --- Trials -----------------------------------------------------------------------
+    def _launch(self, slot: Slot) -> _Live:
+        attrs: dict[str, Any] = {}
+        attempt = 1
+        if self.retries:
+            failed = self.retries.pop(0)
+            attempt = int(failed.user_attrs.get("attempt", 1)) + 1
+            attrs = {"retry_of": failed.number}
+            self.mirror.enqueue_trial(failed.params, skip_if_exists=False)
+        trial = self.mirror.ask()
+        config = self.space.suggest_config(trial, self.data, epochs=self.epochs,
+                                           seed=self.options.seed + trial.number)
+        frozen = optuna.trial.create_trial(
+            state=TrialState.RUNNING, params=trial.params,
+            distributions=_distributions(trial), user_attrs={
+                **attrs, "attempt": attempt, "driver": self.identity, "node": slot.node,
+                "activations": list(config.model.activations),
+                "hidden": list(config.model.hidden),
+            })
+        trial_id = self.storage.create_new_trial(self.study_id, template_trial=frozen)
+        self.mirrored.add(trial_id)
+        key = trial_id
+        slot.actor.start.remote(key, config)
+        live = _Live(trial=trial, trial_id=trial_id, config=config, slot=slot, attempt=attempt)
+        self.live[key] = live
+        for _ in range(min(2, self.epochs)):  # keep the next epoch queued behind the current
+            self._submit_epoch(key)
+        return live
+
+    def _submit_epoch(self, key: int) -> None:
+        live = self.live[key]
+        live.submitted += 1
+        self.in_flight[live.slot.actor.epoch.remote(key)] = key
+
+    def _end(self, key: int, state: TrialState, reason: str | None = None) -> None:
+        live = self.live.pop(key)
+        last = live.last
+        value = None if last is None or math.isnan(last.value) else last.value
+        attrs: dict[str, Any] = {"epochs": live.epochs_done,
+                                 "seconds": self.epoch_seconds.get(key, 0.0)}
+        if reason:
+            attrs["stop_reason" if state != TrialState.FAIL else "fail_reason"] = reason
+        if last is not None and last.telemetry:
+            attrs.update(_telemetry_attrs(last))
+        for k, v in attrs.items():
+            self.storage.set_trial_user_attr(live.trial_id, k, v)
+        for ref, other in list(self.in_flight.items()):
+            if other == key:  # its queued epoch: drop it (cancelled if it has not started)
+                del self.in_flight[ref]
+                ray.cancel(ref)
+        values = [value] if value is not None and state != TrialState.FAIL else None
+        self.storage.set_trial_state_values(live.trial_id, state, values)
+        self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
+        if state == TrialState.FAIL:
+            failed = self.storage.get_trial(live.trial_id)
+            if live.attempt <= self.options.max_retries:
+                self.retries.append(failed)
+
+    def _on_epoch(self, key: int, result: EpochResult | None) -> None:
+        live = self.live.get(key)
+        if live is None or result is None:
+            return  # an epoch of a trial that was already pruned: discard
+        live.epochs_done = result.epoch
+        live.last = result
+        self.epochs_trained += 1
+        self.epoch_seconds[key] = self.epoch_seconds.get(key, 0.0) + result.seconds
+        if result.diverged:
+            self._end(key, TrialState.PRUNED, f"diverged: loss or metric became nan/inf at "
+                                              f"epoch {result.epoch}")
+            return
+        live.trial.report(result.value, result.epoch)
+        self.storage.set_trial_intermediate_value(live.trial_id, result.epoch, result.value)
+        if result.epoch >= self.epochs:
+            self._end(key, TrialState.COMPLETE)
+        elif live.trial.should_prune():
+            self._end(key, TrialState.PRUNED, f"pruned after epoch {result.epoch}")
+        elif live.submitted < self.epochs:
+            self._submit_epoch(key)
+
+    def _on_worker_death(self, key: int, error: Exception) -> None:
+        live = self.live.get(key)
+        if live is None:
+            return
+        slot = live.slot
+        self._end(key, TrialState.FAIL, f"worker died: {type(error).__name__}")
+        assert self.pool is not None
+        self.pool.replace(slot)
+
+    # --- Main loop --------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        start = time.perf_counter()
+        ray_session = RaySession(self.address, self.options.cpus_per_trial,
+                                 self.options.gpus_per_trial, self.options.workers)
+        try:
+            self._open()
+            searching = self.finished() < self.options.trials
+            if searching or self.options.compare_relu:
+                ray_session.start()
+                self.pool = WorkerPool(ray.put(self.data), self.options.workers,
+                                       self.options.cpus_per_trial, self.options.gpus_per_trial)
+            if searching:
+                self._loop(start)
+            final = self._final() if self.options.compare_relu else {}
+            return self._result(start, final)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+            ray_session.stop()
+
+    def _loop(self, start: float) -> None:
+        assert self.pool is not None
+        last_beat = time.monotonic()
+        while True:
+            for slot in self.pool.slots:
+                busy = {live.slot.actor for live in self.live.values()}
+                wanted = self.finished() + len(self.live) + self.others_running
+                if slot.actor not in busy and wanted < self.options.trials:
+                    self._launch(slot)
+            if not self.in_flight:
+                break
+            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                key = self.in_flight.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except RayActorError as exc:
+                    self._on_worker_death(key, exc)
+                    continue
+                self._on_epoch(key, result)
+            now = time.monotonic()
+            if now - last_beat > HEARTBEAT_SECONDS / 2:
+                for live in self.live.values():
+                    self.storage.record_heartbeat(live.trial_id)
+                last_beat = now
+            if now - self.last_refresh > REFRESH_SECONDS:
+                self._refresh()
+            self.on_progress(self.progress(start))
+
+    def progress(self, start: float) -> Progress:
+        trials = self.mirror.get_trials(deepcopy=False)
+        counts = {s: sum(1 for t in trials if t.state == s) for s in TrialState}
+        own_failed = sum(1 for t in trials if t.state == TrialState.FAIL)
+        done = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+        elapsed = time.perf_counter() - start
+        eta = None
+        if done:
+            eta = elapsed / done * max(0, self.options.trials - done)
+        best = _best(trials)
+        return Progress(
+            study=self.name, target=self.options.trials, complete=counts[TrialState.COMPLETE],
+            pruned=counts[TrialState.PRUNED], failed=own_failed, running=len(self.live),
+            best_value=best.value if best else None,
+            best_activations=list(best.user_attrs.get("activations", [])) if best else [],
+            elapsed=elapsed, eta=eta,
+        )
+
+    # --- Final report -----------------------------------------------------------------
+    def _best_trial(self) -> FrozenTrial | None:
+        return _best(self.storage.get_all_trials(self.study_id, deepcopy=False))
+
+    def _final(self) -> dict[str, dict[str, float]]:
+        """Retrain the best configuration and its all-ReLU twin; score both on val and test.
+
+        This is the only place the test split is used: to report, after everything is chosen.
+        """
+        best = self._best_trial()
+        if best is None or self.pool is None:
+            return {}
+        config = self.space.suggest_config(optuna.trial.FixedTrial(best.params), self.data,
+                                           epochs=self.epochs, seed=self.options.seed)
+        relu = replace(config, model=replace(
+            config.model, activations=("relu",) * len(config.model.activations),
+            activation_params=()))
+        actors = [self.pool.slots[i % len(self.pool.slots)].actor for i in range(2)]
+        best_scores, relu_scores = ray.get([actors[0].evaluate.remote(config),
+                                            actors[1].evaluate.remote(relu)])
+        final = {"best": best_scores, "relu": relu_scores}
+        self.storage.set_study_user_attr(self.study_id, "final", final)
+        return final
+
+    def _result(self, start: float, final: dict[str, dict[str, float]]) -> SearchResult:
+        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        best = _best(trials)
+        counts = {s: sum(1 for t in trials if t.state == s) for s in TrialState}
+        return SearchResult(
+            study=self.name, storage=self.url, dataset=self.data.name, metric=self.data.metric,
+            best_number=best.number if best else None, best_value=best.value if best else None,
+            best_params=dict(best.params) if best else {},
+            activations=list(best.user_attrs.get("activations", [])) if best else [],
+            complete=counts[TrialState.COMPLETE], pruned=counts[TrialState.PRUNED],
+            failed=counts[TrialState.FAIL], wall_seconds=time.perf_counter() - start,
+            epochs_trained=self.epochs_trained, epoch_seconds=sum(self.epoch_seconds.values()),
+            final=final,
+        )
+
+
+def _best(trials: list[FrozenTrial]) -> FrozenTrial | None:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+
+
+def _distributions(trial: optuna.Trial) -> dict[str, BaseDistribution]:
+    return dict(trial.distributions)
+
+
+def _telemetry_attrs(result: EpochResult) -> dict[str, Any]:
+    """Per-layer telemetry plus flat summaries the dashboard's trial table can sort by."""
+    layers = result.telemetry_dicts()
+    saturations = [t["saturation"] for t in layers if t["saturation"] is not None]
+    return {
+        "telemetry": layers,
+        "dead_fraction_max": max(t["dead_fraction"] for t in layers),
+        "saturation_mean": sum(saturations) / len(saturations) if saturations else None,
+        "grad_norm_min": min(t["grad_norm"] for t in layers),
+        "train_loss": result.train_loss,
+    }
+
+
+def run_search(options: SearchOptions,
+               on_progress: Callable[[Progress], None] | None = None) -> SearchResult:
+    """Run (or resume) a search; see :class:`Search`."""
+    return Search(options, on_progress).run()
+
+
+def result_dict(result: SearchResult) -> dict[str, Any]:
+    return asdict(result)

@@ -1,0 +1,39 @@
+"""All configuration in one place: ``ACTSEARCH_*`` environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STORAGE = "sqlite:///actsearch.db"
+
+
+class Settings(BaseSettings):
+    """actsearch's settings.
+
+    Attributes:
+        storage: SQLAlchemy URL of the study database (any URL Optuna accepts).
+        ray_address: An existing Ray cluster; empty starts a local Ray on demand.
+        data_dir: Where downloaded or user-provided image datasets live.
+        api_token: Bearer token for the API's write endpoints (unset disables them).
+        api_read_token: Bearer token for read endpoints (unset leaves them open).
+        metrics_port: Port of the search driver's Prometheus endpoint (0 = off).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ACTSEARCH_", env_file=".env", extra="ignore")
+
+    storage: str = DEFAULT_STORAGE
+    ray_address: str | None = Field(default=None, validation_alias="RAY_ADDRESS")
+    data_dir: Path = Path.home() / ".cache" / "actsearch" / "data"
+    api_token: str | None = None
+    api_read_token: str | None = None
+    metrics_port: int = 0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,270 @@
+"""The study database: Optuna's RDB schema through SQLAlchemy, SQLite or PostgreSQL.
+
+Ownership (after Optuna's storage contract): one search driver writes its own trials; workers
+never touch the database, so one SQLite file serves any number of workers, and several
+drivers (on several machines) may share a study on PostgreSQL. Studies are created once and
+then loaded, never raced into existence (optuna#1092).
+
+actsearch keeps its own metadata as the study user attribute ``actsearch`` (dataset name,
+fingerprint and meta-features, space name and digest, metric) and, per trial, user attributes
+for telemetry, the driver that ran it, and retries.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import psutil
+import sqlalchemy
+from optuna.storages import RDBStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from actsearch.errors import ActsearchError, UsageError
+
+META_KEY = "actsearch"
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60
+
+
+def masked(url: str) -> str:
+    """The URL with any password hidden, safe to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (dashboard, `actsearch studies`) run beside the one writer, and
+    # synchronous=NORMAL drops an fsync per commit; both are safe against process crashes.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def check_url(url: str) -> sqlalchemy.URL:
+    """Parse a storage URL or raise a UsageError that says how to write one."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(f"storage URL {url!r} is not a database URL: use e.g. "
+                         "sqlite:///actsearch.db or postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = os.path.dirname(os.path.abspath(parsed.database))
+        if not os.path.isdir(folder):
+            raise UsageError(f"storage {masked(url)}: folder {folder!r} does not exist; create it "
+                             "or point --storage elsewhere")
+    return parsed
+
+
+def open_storage(url: str, *, create: bool = True) -> RDBStorage:
+    """Connect to the study database (creating Optuna's tables if needed and ``create``).
+
+    Raises:
+        UsageError: The URL is malformed, the server unreachable, or (``create=False``) the
+            database holds no actsearch studies yet.
+    """
+    parsed = check_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if not create and is_sqlite and not os.path.exists(parsed.database or ""):
+        raise UsageError(f"storage {masked(url)} does not exist yet: run `actsearch search` "
+                         "first, or point --storage at your study database")
+    if not create:
+        _probe(url)
+    engine_kwargs: dict[str, Any] = {} if is_sqlite else {"pool_pre_ping": True}
+    try:
+        storage = RDBStorage(url, engine_kwargs=engine_kwargs,
+                             heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise UsageError(f"cannot open storage {masked(url)}: {_first_line(exc)}; check the URL "
+                         "and that the database server is running") from None
+    if is_sqlite:
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # later connections get the pragmas
+    return storage
+
+
+def _probe(url: str) -> None:
+    """Connect once without creating anything (read-only commands must not write)."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sqlalchemy.inspect(conn).has_table("studies"):
+                raise UsageError(f"storage {masked(url)} holds no studies yet: run "
+                                 "`actsearch search` first")
+    except SQLAlchemyError as exc:
+        raise UsageError(f"cannot open storage {masked(url)}: {_first_line(exc)}; check the URL "
+                         "and that the database server is running") from None
+    finally:
+        engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn driver errors during use into the library's runtime error."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise ActsearchError(f"storage {masked(url)} failed: {_first_line(exc)}") from exc
+
+
+# --- Studies ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """A study as actsearch lists it."""
+
+    name: str
+    study_id: int
+    dataset: str | None
+    space: str | None
+    metric: str | None
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    n_running: int
+    best_value: float | None
+    meta: dict[str, Any]
+
+
+def study_meta(storage: RDBStorage, study_id: int) -> dict[str, Any]:
+    attrs = storage.get_study_user_attrs(study_id)
+    meta = attrs.get(META_KEY, {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def find_study(storage: RDBStorage, name: str) -> int | None:
+    try:
+        return storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+
+
+def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -> int:
+    """The id of study ``name``, created with ``meta`` if new.
+
+    Raises:
+        UsageError: The study exists for another dataset or another search space (its
+            parameter names and choice lists must stay the same).
+    """
+    study_id = find_study(storage, name)
+    if study_id is None:
+        try:
+            study_id = storage.create_new_study([StudyDirection.MAXIMIZE], name)
+        except optuna.exceptions.DuplicatedStudyError:  # another driver was first
+            study_id = storage.get_study_id_from_name(name)
+        else:
+            storage.set_study_user_attr(study_id, META_KEY, meta)
+            return study_id
+    existing = study_meta(storage, study_id)
+    for key, label in (("fingerprint", "dataset"), ("space_digest", "search space")):
+        if existing.get(key) and existing.get(key) != meta.get(key):
+            raise UsageError(
+                f"study {name!r} was made for another {label} ({existing.get(label.split()[-1])!r}"
+                f"); its parameters cannot change: pass a new --study name"
+            )
+    return study_id
+
+
+def count_states(trials: list[FrozenTrial]) -> dict[TrialState, int]:
+    counts = dict.fromkeys(TrialState, 0)
+    for t in trials:
+        counts[t.state] += 1
+    return counts
+
+
+def list_studies(storage: RDBStorage) -> list[StudyInfo]:
+    """Every study in the database with its trial counts, newest first."""
+    infos = []
+    for summary in storage.get_all_studies():
+        trials = storage.get_all_trials(summary._study_id, deepcopy=False)
+        counts = count_states(trials)
+        meta = summary.user_attrs.get(META_KEY, {}) or {}
+        complete = [t.value for t in trials
+                    if t.state == TrialState.COMPLETE and t.value is not None]
+        infos.append(StudyInfo(
+            name=summary.study_name, study_id=summary._study_id, dataset=meta.get("dataset"),
+            space=meta.get("space"), metric=meta.get("metric"),
+            n_complete=counts[TrialState.COMPLETE], n_pruned=counts[TrialState.PRUNED],
+            n_failed=counts[TrialState.FAIL], n_running=counts[TrialState.RUNNING],
+            best_value=max(complete) if complete else None, meta=meta,
+        ))
+    return sorted(infos, key=lambda i: -i.study_id)
+
+
+def delete_study(storage: RDBStorage, name: str) -> None:
+    study_id = find_study(storage, name)
+    if study_id is None:
+        raise UsageError(f"no study named {name!r}: see `actsearch studies list`")
+    storage.delete_study(study_id)
+
+
+# --- Trials -----------------------------------------------------------------------------
+
+def driver_identity() -> dict[str, Any]:
+    """Who runs trials: host, pid and process start time (pids get reused)."""
+    proc = psutil.Process()
+    return {"host": socket.gethostname(), "pid": proc.pid, "started": proc.create_time()}
+
+
+def _driver_dead(identity: Any) -> bool:
+    """True when ``identity`` names a process on this host that no longer runs."""
+    if not isinstance(identity, dict) or identity.get("host") != socket.gethostname():
+        return False
+    try:
+        started = float(identity["started"])
+        return bool(abs(psutil.Process(int(identity["pid"])).create_time() - started) > 1)
+    except (psutil.NoSuchProcess, KeyError, ValueError, TypeError):
+        return True
+
+
+def recover_orphans(storage: RDBStorage, study_name: str) -> int:
+    """Fail trials left RUNNING by a dead driver, so their configurations get re-queued.
+
+    A trial is orphaned when its driver ran on this host and is gone (found at once), or when
+    its heartbeat is older than the grace period (a driver on another machine died).
+
+    Returns:
+        How many trials were failed.
+    """
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    failed = 0
+    for trial in running:
+        if _driver_dead(trial.user_attrs.get("driver")):
+            try:
+                storage.set_trial_user_attr(trial._trial_id, "fail_reason",
+                                            "its search driver died while it ran")
+                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                failed += 1
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another driver recovered it first
+    before = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    optuna.storages.fail_stale_trials(study)  # heartbeat-based: drivers on any host
+    return failed + before - len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def pending_retries(trials: list[FrozenTrial], max_retries: int) -> list[FrozenTrial]:
+    """Failed trials whose configuration has not been retried yet (and may be)."""
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    return [t for t in trials if t.state == TrialState.FAIL and t.number not in retried
+            and int(t.user_attrs.get("attempt", 1)) <= max_retries]
