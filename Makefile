@@ -19,7 +19,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 run: setup
-	$(BIN)/actsearch activations list
+	$(BIN)/actsearch search
 
 lint: setup
 	$(BIN)/ruff check actsearch tests benchmarks

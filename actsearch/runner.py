@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -170,7 +171,9 @@ class Search:
         self.name = options.study or default_study_name(self.data, self.space)
         self.identity = driver_identity()
         self.live: dict[int, _Live] = {}
-        self.in_flight: dict[Any, int] = {}
+        # Per trial, its queued epochs in order: only the oldest is waited on, so results are
+        # handled in epoch order even when two are ready at once.
+        self.queues: dict[int, deque[Any]] = {}
         self.epochs_trained = 0
         self.epoch_seconds: dict[int, float] = {}
         self.pool: WorkerPool | None = None
@@ -238,7 +241,7 @@ class Search:
     def _submit_epoch(self, key: int) -> None:
         live = self.live[key]
         live.submitted += 1
-        self.in_flight[live.slot.actor.epoch.remote(key)] = key
+        self.queues.setdefault(key, deque()).append(live.slot.actor.epoch.remote(key))
 
     def _end(self, key: int, state: TrialState, reason: str | None = None) -> None:
         live = self.live.pop(key)
@@ -252,10 +255,8 @@ class Search:
             attrs.update(_telemetry_attrs(last))
         for k, v in attrs.items():
             self.storage.set_trial_user_attr(live.trial_id, k, v)
-        for ref, other in list(self.in_flight.items()):
-            if other == key:  # its queued epoch: drop it (cancelled if it has not started)
-                del self.in_flight[ref]
-                ray.cancel(ref)
+        # Its queued epoch runs out on the worker and is dropped (at most one epoch).
+        self.queues.pop(key, None)
         values = [value] if value is not None and state != TrialState.FAIL else None
         self.storage.set_trial_state_values(live.trial_id, state, values)
         self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
@@ -324,11 +325,13 @@ class Search:
                 wanted = self.finished() + len(self.live) + self.others_running
                 if slot.actor not in busy and wanted < self.options.trials:
                     self._launch(slot)
-            if not self.in_flight:
+            heads = {queue[0]: key for key, queue in self.queues.items() if queue}
+            if not heads:
                 break
-            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=1.0)
+            ready, _ = ray.wait(list(heads), num_returns=1, timeout=1.0)
             for ref in ready:
-                key = self.in_flight.pop(ref)
+                key = heads[ref]
+                self.queues[key].popleft()
                 try:
                     result = ray.get(ref)
                 except RayActorError as exc:

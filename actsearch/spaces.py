@@ -324,8 +324,22 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     try:
         return SearchSpace.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise UsageError(f"search space {str(path)!r}: {key}: {message}{more}") from None
+        raise UsageError(f"search space {str(path)!r}: {_explain(exc)}") from None
+
+
+# Union members and validators that pydantic puts in an error's location: not keys of the file.
+_TAGS = {"float", "int", "str", "bool", "FloatRange", "IntRange", "Choice", "MLPSpace",
+         "CNNSpace", "mlp", "cnn"}
+
+
+def _explain(exc: ValidationError) -> str:
+    """The most useful error as ``key.path: problem``.
+
+    For a value that may take several forms (a number, a range or a choice list), pydantic
+    reports one error per form; the one raised by our own checks says what is wrong.
+    """
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "value_error"), errors[0])
+    keys = [str(p) for p in first["loc"] if str(p) not in _TAGS and "[" not in str(p)]
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{'.'.join(keys) or '(top level)'}: {message}"

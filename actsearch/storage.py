@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,8 +88,10 @@ def open_storage(url: str, *, create: bool = True) -> RDBStorage:
         _probe(url)
     engine_kwargs: dict[str, Any] = {} if is_sqlite else {"pool_pre_ping": True}
     try:
-        storage = RDBStorage(url, engine_kwargs=engine_kwargs,
-                             heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = RDBStorage(url, engine_kwargs=engine_kwargs,
+                                 heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise UsageError(f"cannot open storage {masked(url)}: {_first_line(exc)}; check the URL "
                          "and that the database server is running") from None
@@ -259,7 +262,9 @@ def recover_orphans(storage: RDBStorage, study_name: str) -> int:
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another driver recovered it first
     before = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    optuna.storages.fail_stale_trials(study)  # heartbeat-based: drivers on any host
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # heartbeat-based: drivers on any host
     return failed + before - len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 

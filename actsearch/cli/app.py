@@ -9,7 +9,9 @@ import typer
 from typer.core import TyperGroup
 
 from actsearch import __version__
-from actsearch.cli import activations
+from actsearch.cli import activations, studies
+from actsearch.cli.recommend import datasets_app, recommend
+from actsearch.cli.search import search
 from actsearch.errors import ActsearchError
 
 
@@ -53,7 +55,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command()(search)
+app.command()(recommend)
 app.add_typer(activations.app, name="activations")
+app.add_typer(studies.app, name="studies")
+app.add_typer(datasets_app, name="datasets")
 
 
 def _show_version(value: bool) -> None:

@@ -1,0 +1,109 @@
+"""``actsearch search``: run or resume a per-layer activation search."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from actsearch.cli.options import StorageOption, storage_url
+from actsearch.runner import Progress, SearchOptions, SearchResult, run_search
+
+console = Console()
+
+
+def _progress_view(p: Progress) -> Group:
+    done = p.complete + p.pruned
+    eta = f"{p.eta:.0f}s" if p.eta is not None else "?"
+    head = Text.assemble(
+        (f"{p.study}  ", "bold"), f"{done}/{p.target} finished  ",
+        (f"{p.complete} complete  ", "green"), (f"{p.pruned} pruned  ", "yellow"),
+        (f"{p.failed} failed  ", "red"), f"{p.running} running  ",
+        f"elapsed {p.elapsed:.0f}s  left ~{eta}",
+    )
+    best = Text("best: -") if p.best_value is None else Text.assemble(
+        ("best ", "bold"), f"{p.best_value:.4f}  ", " | ".join(p.best_activations))
+    return Group(head, best)
+
+
+def _summary(result: SearchResult) -> Table:
+    table = Table(title=f"study {result.study} ({result.dataset}, {result.metric})",
+                  show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("trials", f"{result.complete} complete, {result.pruned} pruned, "
+                            f"{result.failed} failed")
+    if result.best_value is None:
+        table.add_row("best", "no completed trial")
+        return table
+    table.add_row("best trial", f"#{result.best_number}, validation {result.best_value:.4f}")
+    for i, act in enumerate(result.activations):
+        table.add_row(f"layer {i}", act)
+    hyper = {k: v for k, v in result.best_params.items() if not k.startswith("act")}
+    table.add_row("hyperparameters", ", ".join(f"{k}={_fmt(v)}" for k, v in hyper.items()))
+    for label, key in (("this configuration", "best"), ("same network, all ReLU", "relu")):
+        scores = result.final.get(key)
+        if scores:
+            table.add_row(label, f"validation {_fmt(scores['val'])}, test {_fmt(scores['test'])}")
+    table.add_row("time", f"{result.wall_seconds:.1f}s wall, {result.epochs_trained} epochs "
+                          f"trained in this run")
+    return table
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def search(
+    dataset: Annotated[str | None, typer.Option(help="Built-in dataset (see `actsearch "
+                                                     "datasets list`).")] = None,
+    data: Annotated[Path | None, typer.Option(help="A CSV or NPZ file instead.")] = None,
+    target: Annotated[str | None, typer.Option(help="The CSV column to predict.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where image datasets live.")] = None,
+    space: Annotated[str, typer.Option(help="Search space: a name in search_spaces/ or a "
+                                            "YAML path.")] = "default",
+    trials: Annotated[int, typer.Option(help="Finished (complete or pruned) trials to "
+                                             "reach.")] = 20,
+    workers: Annotated[int, typer.Option(help="Trials trained at a time.")] = 2,
+    epochs: Annotated[int | None, typer.Option(help="Epochs per trial [default: the "
+                                                    "space's].")] = None,
+    storage: StorageOption = None,
+    study: Annotated[str | None, typer.Option(help="Study name [default: "
+                                                   "DATASET-SPACE].")] = None,
+    address: Annotated[str | None, typer.Option(envvar="RAY_ADDRESS",
+                                                help="Ray cluster address [default: a "
+                                                     "local Ray].")] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs per trial; fractions pack "
+                                                       "trials on a GPU.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Sampler and training seed.")] = 0,
+    compare_relu: Annotated[bool, typer.Option(help="Finish by scoring the best "
+                                                    "configuration and its all-ReLU "
+                                                    "twin.")] = True,
+) -> None:
+    """Search per-layer activations and hyperparameters (resumes an existing study)."""
+    if dataset is None and data is None:
+        dataset = "digits"
+    if dataset is not None and data is not None:
+        raise typer.BadParameter("give --dataset or --data, not both")
+    options = SearchOptions(
+        dataset=dataset, data_path=data, target=target, data_dir=data_dir, space=space,
+        trials=trials, workers=workers, epochs=epochs, storage=storage_url(storage),
+        study=study, address=address, cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial, seed=seed, compare_relu=compare_relu,
+    )
+    if console.is_terminal:
+        with Live(Text("starting..."), console=console, refresh_per_second=4,
+                  transient=True) as live:
+            result = run_search(options, on_progress=lambda p: live.update(_progress_view(p)))
+    else:
+        result = run_search(options)
+    console.print(_summary(result))
