@@ -119,6 +119,7 @@ class _Live:
     epochs_done: int = 0
     submitted: int = 0
     last: EpochResult | None = None
+    telemetry: EpochResult | None = None  # the latest epoch that carried telemetry
     attempt: int = 1
 
 
@@ -171,9 +172,12 @@ class Search:
         self.name = options.study or default_study_name(self.data, self.space)
         self.identity = driver_identity()
         self.live: dict[int, _Live] = {}
+        self.own_ids: set[int] = set()  # every trial this driver created (other drivers': not)
         # Per trial, its queued epochs in order: only the oldest is waited on, so results are
         # handled in epoch order even when two are ready at once.
         self.queues: dict[int, deque[Any]] = {}
+        self.pending_writes: list[tuple[_Live, TrialState, list[float] | None,
+                                        dict[str, Any]]] = []
         self.epochs_trained = 0
         self.epoch_seconds: dict[int, float] = {}
         self.pool: WorkerPool | None = None
@@ -197,9 +201,8 @@ class Search:
     def _refresh(self) -> None:
         """Copy finished trials of the database (earlier runs, other drivers) into the mirror."""
         trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
-        own = {live.trial_id for live in self.live.values()}
-        self.others_running = sum(1 for t in trials
-                                  if t.state == TrialState.RUNNING and t._trial_id not in own)
+        self.others_running = sum(1 for t in trials if t.state == TrialState.RUNNING
+                                  and t._trial_id not in self.own_ids)
         for t in trials:
             if t.state in FINISHED and t._trial_id not in self.mirrored:
                 self.mirror.add_trial(t)
@@ -230,6 +233,7 @@ class Search:
             })
         trial_id = self.storage.create_new_trial(self.study_id, template_trial=frozen)
         self.mirrored.add(trial_id)
+        self.own_ids.add(trial_id)
         key = trial_id
         slot.actor.start.remote(key, config)
         live = _Live(trial=trial, trial_id=trial_id, config=config, slot=slot, attempt=attempt)
@@ -244,26 +248,31 @@ class Search:
         self.queues.setdefault(key, deque()).append(live.slot.actor.epoch.remote(key))
 
     def _end(self, key: int, state: TrialState, reason: str | None = None) -> None:
+        """Tell the mirror now; the database writes wait until the freed worker has work."""
         live = self.live.pop(key)
         last = live.last
         value = None if last is None or math.isnan(last.value) else last.value
+        # Its queued epoch runs out on the worker and is dropped (at most one epoch).
+        self.queues.pop(key, None)
+        self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
         attrs: dict[str, Any] = {"epochs": live.epochs_done,
                                  "seconds": self.epoch_seconds.get(key, 0.0)}
         if reason:
             attrs["stop_reason" if state != TrialState.FAIL else "fail_reason"] = reason
-        if last is not None and last.telemetry:
-            attrs.update(_telemetry_attrs(last))
-        for k, v in attrs.items():
-            self.storage.set_trial_user_attr(live.trial_id, k, v)
-        # Its queued epoch runs out on the worker and is dropped (at most one epoch).
-        self.queues.pop(key, None)
+        if live.telemetry is not None:
+            attrs.update(_telemetry_attrs(live.telemetry))
         values = [value] if value is not None and state != TrialState.FAIL else None
-        self.storage.set_trial_state_values(live.trial_id, state, values)
-        self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
-        if state == TrialState.FAIL:
-            failed = self.storage.get_trial(live.trial_id)
-            if live.attempt <= self.options.max_retries:
-                self.retries.append(failed)
+        self.pending_writes.append((live, state, values, attrs))
+
+    def _flush(self) -> None:
+        """Write ended trials to the database (after the next trials were launched)."""
+        for live, state, values, attrs in self.pending_writes:
+            for k, v in attrs.items():
+                self.storage.set_trial_user_attr(live.trial_id, k, v)
+            self.storage.set_trial_state_values(live.trial_id, state, values)
+            if state == TrialState.FAIL and live.attempt <= self.options.max_retries:
+                self.retries.append(self.storage.get_trial(live.trial_id))
+        self.pending_writes.clear()
 
     def _on_epoch(self, key: int, result: EpochResult | None) -> None:
         live = self.live.get(key)
@@ -271,6 +280,8 @@ class Search:
             return  # an epoch of a trial that was already pruned: discard
         live.epochs_done = result.epoch
         live.last = result
+        if result.telemetry:
+            live.telemetry = result
         self.epochs_trained += 1
         self.epoch_seconds[key] = self.epoch_seconds.get(key, 0.0) + result.seconds
         if result.diverged:
@@ -325,6 +336,7 @@ class Search:
                 wanted = self.finished() + len(self.live) + self.others_running
                 if slot.actor not in busy and wanted < self.options.trials:
                     self._launch(slot)
+            self._flush()
             heads = {queue[0]: key for key, queue in self.queues.items() if queue}
             if not heads:
                 break

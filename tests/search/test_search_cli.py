@@ -95,6 +95,8 @@ def test_default_options_search_digits_and_report_relu_comparison(tmp_path: Path
     assert set(final) == {"best", "relu"} and 0 < final["relu"]["test"] <= 1
     meta = storage.get_study_user_attrs(study_id)["actsearch"]
     assert meta["dataset"] == "digits" and meta["meta"]["classes"] == 10
+    states = [t.state for t in storage.get_all_trials(study_id)]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 3
 
 
 def _wait_for(predicate, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
@@ -198,3 +200,19 @@ def test_bad_input_exits_2_with_one_line_and_the_database_unchanged(
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert "Traceback" not in result.output and "pw@" not in result.output
     assert _digest(db) == before
+
+
+def test_exact_trial_count_when_the_mirror_refreshes_every_iteration(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A refresh between a trial's end and its database write must not count that trial as
+    # another driver's running trial (which once stopped a search one trial short).
+    from actsearch import runner
+
+    monkeypatch.setattr(runner, "REFRESH_SECONDS", 0.0)
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    result = runner.run_search(runner.SearchOptions(
+        dataset="iris", space=_space(tmp_path, AGGRESSIVE), trials=7, storage=url,
+        study="count", compare_relu=False))
+    assert result.complete + result.pruned == 7
+    states = [t.state for t in _trials(url, "count")]
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 7

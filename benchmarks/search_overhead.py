@@ -1,0 +1,233 @@
+"""Search wall time and orchestration overhead: actsearch vs plain Optuna vs Ray Tune.
+
+The task of ../shared/docs/anchors.md: sklearn digits (60/20/20, standardised), MLP 4x64, one
+activation per layer among 12 plus the learning rate (log 1e-4..1e-1), Adam, batch 64, 30
+epochs, objective validation accuracy, 48 trials, 2 at a time; TPE + median pruning (ASHA
+for Ray Tune, whose OptunaSearch cannot prune). All systems run one after another in this
+process, so they see the same machine state.
+
+The peers run twice: with the training loop a user would write (DataLoader, as in
+pytorch/examples: what anchors.md measured) and with actsearch's own loop, which isolates
+what the orchestration costs from what the loop costs.
+
+Reported per system: wall time, epochs trained, best validation accuracy, and the ratio of
+wall time to the time its trained epochs alone take on two cores (sum of epoch times / 2).
+
+Usage:
+    python benchmarks/search_overhead.py [--trials 48] [--epochs 30] [--skip-tune]
+
+Writes benchmarks/results/search_overhead.md (and .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from actsearch.data import Dataset, load_dataset
+from actsearch.models import MLP, MLPConfig
+from actsearch.runner import SearchOptions, run_search
+from actsearch.training import TrainConfig, Trainer
+
+RESULTS = Path(__file__).parent / "results"
+CANDIDATES = ["relu", "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "tanh", "sigmoid",
+              "softplus", "softsign", "prelu"]
+SPACE = f"""
+description: anchors.md digits task
+model: {{family: mlp, depth: 4, width: 64}}
+activations: {{candidates: [{", ".join(CANDIDATES)}]}}
+hyperparameters: {{lr: {{low: 1.0e-4, high: 1.0e-1, log: true}}, batch_size: 64, epochs: EPOCHS}}
+sampler: {{name: tpe, n_startup_trials: 10}}
+pruner: {{name: median, n_startup_trials: 5, n_warmup_steps: 0}}
+"""
+
+
+class Counter:
+    """Epochs and their seconds, counted across threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.epochs = 0
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self.lock:
+            self.epochs += 1
+            self.seconds += seconds
+
+
+def _suggest(trial: Any) -> tuple[tuple[str, ...], float]:
+    acts = tuple(trial.suggest_categorical(f"act_{i}", CANDIDATES) for i in range(4))
+    return acts, trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+
+
+def _config(data: Dataset, acts: tuple[str, ...], lr: float, epochs: int) -> TrainConfig:
+    return TrainConfig(MLPConfig(data.n_features, data.out_features, (64,) * 4, acts),
+                       lr=lr, batch_size=64, epochs=epochs)
+
+
+def typical_epochs(data: Dataset, acts: tuple[str, ...], lr: float, epochs: int):  # type: ignore[no-untyped-def]
+    """The loop a user writes: DataLoader over a TensorDataset, evaluate after each epoch."""
+    model = MLP(MLPConfig(data.n_features, data.out_features, (64,) * 4, acts))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(TensorDataset(data.x_train, data.y_train), batch_size=64, shuffle=True)
+    for _ in range(epochs):
+        start = time.perf_counter()
+        model.train()
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(xb), yb).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            acc = float((model(data.x_val).argmax(1) == data.y_val).float().mean())
+        yield acc, time.perf_counter() - start
+
+
+def actsearch_epochs(data: Dataset, acts: tuple[str, ...], lr: float, epochs: int):  # type: ignore[no-untyped-def]
+    trainer = Trainer(_config(data, acts, lr, epochs), data, "cpu")
+    for _ in range(epochs):
+        result = trainer.train_epoch()
+        yield result.value, result.seconds
+
+
+Loop = Callable[..., Any]
+
+
+def run_actsearch(data: Dataset, trials: int, epochs: int, workdir: Path) -> dict[str, Any]:
+    space = workdir / "anchor.yaml"
+    space.write_text(SPACE.replace("EPOCHS", str(epochs)))
+    start = time.perf_counter()
+    result = run_search(SearchOptions(dataset="digits", space=str(space), trials=trials,
+                                      workers=2, storage=f"sqlite:///{workdir / 'a.db'}",
+                                      study="bench", compare_relu=False))
+    wall = time.perf_counter() - start
+    return {"wall": wall, "epochs": result.epochs_trained, "epoch_seconds": result.epoch_seconds,
+            "best": result.best_value}
+
+
+def run_optuna(data: Dataset, trials: int, epochs: int, loop: Loop) -> dict[str, Any]:
+    counter = Counter()
+
+    def objective(trial: optuna.Trial) -> float:
+        acts, lr = _suggest(trial)
+        acc = 0.0
+        for epoch, (acc, seconds) in enumerate(loop(data, acts, lr, epochs), start=1):
+            counter.add(seconds)
+            trial.report(acc, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return acc
+
+    start = time.perf_counter()
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
+                                pruner=optuna.pruners.MedianPruner())
+    study.optimize(objective, n_trials=trials, n_jobs=2)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "epochs": counter.epochs, "epoch_seconds": counter.seconds,
+            "best": study.best_value}
+
+
+def run_tune(data: Dataset, trials: int, epochs: int, loop_name: str,
+             workdir: Path) -> dict[str, Any]:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    loops = {"typical": typical_epochs, "actsearch": actsearch_epochs}
+
+    def trainable(config: dict[str, Any]) -> None:
+        torch.set_num_threads(1)
+        acts = tuple(config[f"act_{i}"] for i in range(4))
+        for acc, seconds in loops[loop_name](data, acts, config["lr"], epochs):
+            tune.report({"val_acc": acc, "epoch_seconds": seconds})
+
+    def define_by_run(trial: optuna.Trial) -> None:
+        _suggest(trial)
+
+    start = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            tune_config=tune.TuneConfig(
+                search_alg=OptunaSearch(space=define_by_run, metric="val_acc", mode="max",
+                                        seed=0),
+                scheduler=ASHAScheduler(metric="val_acc", mode="max", max_t=epochs,
+                                        grace_period=1),
+                num_samples=trials, max_concurrent_trials=2),
+            run_config=tune.RunConfig(storage_path=str(workdir / "tune"), verbose=0),
+        )
+        results = tuner.fit()
+        wall = time.perf_counter() - start
+    finally:
+        ray.shutdown()
+    frames = [r.metrics_dataframe for r in results if r.metrics_dataframe is not None]
+    return {"wall": wall, "epochs": sum(len(f) for f in frames),
+            "epoch_seconds": float(sum(f["epoch_seconds"].sum() for f in frames)),
+            "best": max(float(f["val_acc"].max()) for f in frames)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=48)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--skip-tune", action="store_true", help="leave out Ray Tune (slow)")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data = load_dataset("digits")
+    rows: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        rows["actsearch (Ray, 2 workers, SQLite)"] = run_actsearch(data, args.trials,
+                                                                   args.epochs, work)
+        rows["plain Optuna n_jobs=2, user loop"] = run_optuna(data, args.trials, args.epochs,
+                                                              typical_epochs)
+        rows["plain Optuna n_jobs=2, actsearch loop"] = run_optuna(data, args.trials,
+                                                                   args.epochs, actsearch_epochs)
+        if not args.skip_tune:
+            rows["Ray Tune OptunaSearch+ASHA, user loop"] = run_tune(
+                data, args.trials, args.epochs, "typical", work)
+            rows["Ray Tune OptunaSearch+ASHA, actsearch loop"] = run_tune(
+                data, args.trials, args.epochs, "actsearch", work)
+    for row in rows.values():
+        row["overhead"] = row["wall"] / (row["epoch_seconds"] / 2)
+    reference = rows["plain Optuna n_jobs=2, user loop"]["wall"]
+    lines = [
+        f"# Search overhead: digits, 4x64 MLP, 12 candidates per layer + lr, {args.epochs} "
+        f"epochs, {args.trials} trials, 2 at a time",
+        "",
+        "All rows measured one after another in one run on this machine. 'wall / epochs on 2 "
+        "cores' is wall time divided by (sum of the trained epochs' seconds / 2): 1.00 means "
+        "no orchestration cost at all; actsearch's figure includes starting Ray (several "
+        "seconds here).",
+        "",
+        "| system | wall s | vs plain Optuna (user loop) | epochs trained | best val acc | "
+        "wall / epochs on 2 cores |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['wall']:.1f} | {r['wall'] / reference:.2f} | {r['epochs']} "
+                     f"| {r['best']:.4f} | {r['overhead']:.2f} |")
+    markdown = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "search_overhead.json").write_text(json.dumps(rows, indent=2))
+    (RESULTS / "search_overhead.md").write_text(markdown)
+    print(markdown)
+    print(f"written to {RESULTS / 'search_overhead.md'}")
+
+
+if __name__ == "__main__":
+    main()
