@@ -64,13 +64,15 @@ def show(name: Annotated[str, typer.Argument(help="Study name.")],
         typer.echo(json.dumps({"study": name, "trials": rows}, indent=2))
         return
     table = Table(title=f"study {name}: top {len(rows)} of {len(trials)} finished trials")
-    for column in ("#", "state", "value", "activations (per layer)", "hyperparameters",
-                   "epochs", "dead max", "saturation", "grad min"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(str(r["number"]), r["state"].lower(), f"{r['value']:.4f}",
-                      " | ".join(r["activations"]),
-                      ", ".join(f"{k}={_short(v)}" for k, v in r["params"].items()),
+    for column in ("#", "state", "value", "layers", "hyperparameters", "ep", "dead", "sat",
+                   "grad"):
+        # Short columns never wrap; the two text columns share what is left.
+        wide = column in ("layers", "hyperparameters")
+        table.add_column(column, no_wrap=not wide, overflow="fold", ratio=1 if wide else None)
+    for r in rows:  # one layer / one hyperparameter per line: readable at 80 columns
+        table.add_row(str(r["number"]), r["state"].lower()[:8], f"{r['value']:.4f}",
+                      "\n".join(f"{i}: {a}" for i, a in enumerate(r["activations"])),
+                      "\n".join(f"{k}={_short(v)}" for k, v in r["params"].items()),
                       str(r["epochs"]), _short(r["dead_fraction_max"]),
                       _short(r["saturation_mean"]), _short(r["grad_norm_min"]))
     console.print(table)
