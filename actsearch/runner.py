@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -31,6 +32,7 @@ from ray.exceptions import RayActorError
 from actsearch import __version__
 from actsearch.data import Dataset, load_dataset
 from actsearch.errors import UsageError
+from actsearch.recommend import refresh_recommendation
 from actsearch.settings import get_settings
 from actsearch.spaces import SearchSpace, load_space
 from actsearch.storage import (
@@ -69,6 +71,9 @@ class SearchOptions:
     seed: int = 0
     max_retries: int = 2
     compare_relu: bool = True
+    confirm: bool = False
+    confirm_top_k: int = 3
+    confirm_seeds: int = 5
 
 
 @dataclass
@@ -143,11 +148,13 @@ def default_study_name(data: Dataset, space: SearchSpace) -> str:
     return f"{data.name}-{space.name}"
 
 
-def study_metadata(data: Dataset, space: SearchSpace, path: Path | None) -> dict[str, Any]:
+def study_metadata(data: Dataset, space: SearchSpace, path: Path | None,
+                   epochs: int) -> dict[str, Any]:
     return {
         "dataset": data.name, "fingerprint": data.fingerprint, "meta": data.meta,
         "metric": data.metric, "task": data.task, "space": space.name,
         "space_digest": space.digest(), "choices": space.activations.choices(),
+        "space_spec": space.model_dump(mode="json"), "epochs": epochs,
         "data_path": str(path) if path else None, "version": __version__,
     }
 
@@ -176,6 +183,8 @@ class Search:
         # Per trial, its queued epochs in order: only the oldest is waited on, so results are
         # handled in epoch order even when two are ready at once.
         self.queues: dict[int, deque[Any]] = {}
+        self.best_value: float | None = None
+        self.best_changed = False
         self.pending_writes: list[tuple[_Live, TrialState, list[float] | None,
                                         dict[str, Any]]] = []
         self.epochs_trained = 0
@@ -185,7 +194,7 @@ class Search:
     # --- Setup ------------------------------------------------------------------------
     def _open(self) -> None:
         self.storage: RDBStorage = open_storage(self.url)
-        meta = study_metadata(self.data, self.space, self.options.data_path)
+        meta = study_metadata(self.data, self.space, self.options.data_path, self.epochs)
         self.study_id = create_or_load_study(self.storage, self.name, meta)
         recover_orphans(self.storage, self.name)
         self.mirror = optuna.create_study(
@@ -255,6 +264,10 @@ class Search:
         # Its queued epoch runs out on the worker and is dropped (at most one epoch).
         self.queues.pop(key, None)
         self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
+        if state == TrialState.COMPLETE and value is not None and (
+                self.best_value is None or value > self.best_value):
+            self.best_value = value
+            self.best_changed = True
         attrs: dict[str, Any] = {"epochs": live.epochs_done,
                                  "seconds": self.epoch_seconds.get(key, 0.0)}
         if reason:
@@ -273,6 +286,9 @@ class Search:
             if state == TrialState.FAIL and live.attempt <= self.options.max_retries:
                 self.retries.append(self.storage.get_trial(live.trial_id))
         self.pending_writes.clear()
+        if self.best_changed:  # a better trial: the served recommendation follows at once
+            self.best_changed = False
+            refresh_recommendation(self.storage, self.data.name)
 
     def _on_epoch(self, key: int, result: EpochResult | None) -> None:
         live = self.live.get(key)
@@ -307,10 +323,12 @@ class Search:
         self.pool.replace(slot)
 
     # --- Main loop --------------------------------------------------------------------
-    def run(self) -> SearchResult:
+    def run(self, keep_ray: bool = False) -> SearchResult:
+        """Search, then report; stops the Ray it started unless ``keep_ray``."""
         start = time.perf_counter()
-        ray_session = RaySession(self.address, self.options.cpus_per_trial,
-                                 self.options.gpus_per_trial, self.options.workers)
+        ray_session = self.ray_session = RaySession(
+            self.address, self.options.cpus_per_trial, self.options.gpus_per_trial,
+            self.options.workers)
         try:
             self._open()
             searching = self.finished() < self.options.trials
@@ -321,11 +339,30 @@ class Search:
             if searching:
                 self._loop(start)
             final = self._final() if self.options.compare_relu else {}
+            self._importance()
+            if self._best_trial() is not None:
+                refresh_recommendation(self.storage, self.data.name)
             return self._result(start, final)
         finally:
             if self.pool is not None:
                 self.pool.shutdown()
-            ray_session.stop()
+            if not keep_ray:
+                ray_session.stop()
+
+    def _importance(self) -> None:
+        """fANOVA importance of each parameter (activation per layer vs the rest), stored."""
+        complete = self.mirror.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if len(complete) < 3:
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importance = optuna.importance.get_param_importances(
+                    self.mirror, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+        except (ValueError, RuntimeError):  # e.g. every trial the same: nothing to explain
+            return
+        self.storage.set_study_user_attr(self.study_id, "importance",
+                                         {k: round(float(v), 4) for k, v in importance.items()})
 
     def _loop(self, start: float) -> None:
         assert self.pool is not None
@@ -441,8 +478,21 @@ def _telemetry_attrs(result: EpochResult) -> dict[str, Any]:
 
 def run_search(options: SearchOptions,
                on_progress: Callable[[Progress], None] | None = None) -> SearchResult:
-    """Run (or resume) a search; see :class:`Search`."""
-    return Search(options, on_progress).run()
+    """Run (or resume) a search, and confirm its top trials if asked; see :class:`Search`."""
+    search = Search(options, on_progress)
+    result = search.run(keep_ray=options.confirm)
+    if options.confirm:
+        from actsearch.confirm import ConfirmOptions, confirm_study
+
+        try:
+            confirm_study(ConfirmOptions(
+                study=result.study, storage=search.url, top_k=options.confirm_top_k,
+                seeds=options.confirm_seeds, workers=options.workers, address=search.address,
+                cpus_per_trial=options.cpus_per_trial, gpus_per_trial=options.gpus_per_trial,
+                data_dir=options.data_dir))
+        finally:
+            search.ray_session.stop()
+    return result
 
 
 def result_dict(result: SearchResult) -> dict[str, Any]:

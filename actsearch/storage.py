@@ -214,13 +214,6 @@ def list_studies(storage: RDBStorage) -> list[StudyInfo]:
     return sorted(infos, key=lambda i: -i.study_id)
 
 
-def delete_study(storage: RDBStorage, name: str) -> None:
-    study_id = find_study(storage, name)
-    if study_id is None:
-        raise UsageError(f"no study named {name!r}: see `actsearch studies list`")
-    storage.delete_study(study_id)
-
-
 # --- Trials -----------------------------------------------------------------------------
 
 def driver_identity() -> dict[str, Any]:

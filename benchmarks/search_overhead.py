@@ -72,6 +72,11 @@ def _suggest(trial: Any) -> tuple[tuple[str, ...], float]:
     return acts, trial.suggest_float("lr", 1e-4, 1e-1, log=True)
 
 
+def define_by_run(trial: optuna.Trial) -> None:
+    """Ray Tune's OptunaSearch pickles this, so it lives at module level."""
+    _suggest(trial)
+
+
 def _config(data: Dataset, acts: tuple[str, ...], lr: float, epochs: int) -> TrainConfig:
     return TrainConfig(MLPConfig(data.n_features, data.out_features, (64,) * 4, acts),
                        lr=lr, batch_size=64, epochs=epochs)
@@ -153,9 +158,6 @@ def run_tune(data: Dataset, trials: int, epochs: int, loop_name: str,
         acts = tuple(config[f"act_{i}"] for i in range(4))
         for acc, seconds in loops[loop_name](data, acts, config["lr"], epochs):
             tune.report({"val_acc": acc, "epoch_seconds": seconds})
-
-    def define_by_run(trial: optuna.Trial) -> None:
-        _suggest(trial)
 
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 from actsearch import __version__
 from actsearch.cli import activations, studies
 from actsearch.cli.recommend import datasets_app, recommend
-from actsearch.cli.search import search
+from actsearch.cli.search import confirm, search
 from actsearch.errors import ActsearchError
 
 
@@ -57,6 +57,7 @@ app = typer.Typer(
 )
 app.command()(search)
 app.command()(recommend)
+app.command()(confirm)
 app.add_typer(activations.app, name="activations")
 app.add_typer(studies.app, name="studies")
 app.add_typer(datasets_app, name="datasets")

@@ -88,6 +88,8 @@ def search(
     compare_relu: Annotated[bool, typer.Option(help="Finish by scoring the best "
                                                     "configuration and its all-ReLU "
                                                     "twin.")] = True,
+    confirm: Annotated[bool, typer.Option(help="Then confirm the top 3 over 5 seeds "
+                                               "(see `actsearch confirm`).")] = False,
 ) -> None:
     """Search per-layer activations and hyperparameters (resumes an existing study)."""
     if dataset is None and data is None:
@@ -98,7 +100,7 @@ def search(
         dataset=dataset, data_path=data, target=target, data_dir=data_dir, space=space,
         trials=trials, workers=workers, epochs=epochs, storage=storage_url(storage),
         study=study, address=address, cpus_per_trial=cpus_per_trial,
-        gpus_per_trial=gpus_per_trial, seed=seed, compare_relu=compare_relu,
+        gpus_per_trial=gpus_per_trial, seed=seed, compare_relu=compare_relu, confirm=confirm,
     )
     if console.is_terminal:
         with Live(Text("starting..."), console=console, refresh_per_second=4,
@@ -107,3 +109,28 @@ def search(
     else:
         result = run_search(options)
     console.print(_summary(result))
+    if confirm:
+        console.print(f"confirmed: see `actsearch recommend {result.dataset}`")
+
+
+def confirm(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    top_k: Annotated[int, typer.Option(help="How many of the best trials to confirm.")] = 3,
+    seeds: Annotated[int, typer.Option(help="Seeds per configuration (and per ReLU "
+                                            "twin).")] = 5,
+    workers: Annotated[int, typer.Option(help="Trainings at a time.")] = 2,
+    storage: StorageOption = None,
+    address: Annotated[str | None, typer.Option(envvar="RAY_ADDRESS",
+                                                help="Ray cluster address.")] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per training.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs per training.")] = 0.0,
+) -> None:
+    """Retrain the top trials and their all-ReLU twins over several seeds; test the gap."""
+    from actsearch.cli.recommend import print_recommendation
+    from actsearch.confirm import ConfirmOptions, confirm_study
+    from actsearch.recommend import Recommendation
+
+    rec = confirm_study(ConfirmOptions(
+        study=study, storage=storage_url(storage), top_k=top_k, seeds=seeds, workers=workers,
+        address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial))
+    print_recommendation(Recommendation(**rec))

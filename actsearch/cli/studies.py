@@ -13,7 +13,8 @@ from rich.table import Table
 from actsearch.cli.activations import OutputFormat
 from actsearch.cli.options import StorageOption, storage_url
 from actsearch.errors import UsageError
-from actsearch.storage import delete_study, find_study, list_studies, open_storage
+from actsearch.recommend import delete_study
+from actsearch.storage import find_study, list_studies, open_storage
 
 app = typer.Typer(help="Studies in the database: list, show and delete.", no_args_is_help=True)
 console = Console()

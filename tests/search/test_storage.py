@@ -11,10 +11,9 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 
 from actsearch.errors import UsageError
-from actsearch.recommend import recommend
+from actsearch.recommend import delete_study, recommend
 from actsearch.storage import (
     create_or_load_study,
-    delete_study,
     driver_identity,
     list_studies,
     masked,

@@ -1,0 +1,85 @@
+"""actsearch's own tables, beside Optuna's in the same database (SQLAlchemy 2 ORM).
+
+- ``actsearch_confirmation_runs``: one row per (study, trial, variant, seed) retraining of a
+  confirmed configuration (``searched``) or its all-ReLU twin (``relu``), with its scores.
+- ``actsearch_recommendations``: the current recommendation per dataset, precomputed when a
+  search or a confirmation ends, so serving one is a primary-key read, not a scan of trials.
+
+Tables are created idempotently (``checkfirst``) on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from weakref import WeakSet
+
+from sqlalchemy import JSON, DateTime, Float, Integer, String, UniqueConstraint
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConfirmationRun(Base):
+    """One retraining of a configuration with one seed, scored on validation and test."""
+
+    __tablename__ = "actsearch_confirmation_runs"
+    __table_args__ = (UniqueConstraint("study", "trial_number", "variant", "seed"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study: Mapped[str] = mapped_column(String(512), index=True)
+    trial_number: Mapped[int] = mapped_column(Integer)
+    variant: Mapped[str] = mapped_column(String(16))  # "searched" or "relu"
+    seed: Mapped[int] = mapped_column(Integer)
+    val: Mapped[float] = mapped_column(Float)
+    test: Mapped[float] = mapped_column(Float)
+    activations: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class RecommendationRow(Base):
+    """The served recommendation of one dataset (a JSON document)."""
+
+    __tablename__ = "actsearch_recommendations"
+
+    dataset: Mapped[str] = mapped_column(String(512), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now,
+                                                 onupdate=_now)
+
+
+_ensured: WeakSet[Engine] = WeakSet()
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create actsearch's tables if missing (safe from several processes; checked once per
+    engine, so request paths pay nothing after the first call)."""
+    if engine in _ensured:
+        return
+    # Another process may create them between check and create: that is success too.
+    with contextlib.suppress(IntegrityError, ProgrammingError):
+        Base.metadata.create_all(engine, checkfirst=True)
+    _ensured.add(engine)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
