@@ -12,6 +12,7 @@ from actsearch import __version__
 from actsearch.cli import activations, studies
 from actsearch.cli.recommend import datasets_app, recommend
 from actsearch.cli.search import confirm, search
+from actsearch.cli.serve import serve
 from actsearch.errors import ActsearchError
 
 
@@ -58,6 +59,7 @@ app = typer.Typer(
 app.command()(search)
 app.command()(recommend)
 app.command()(confirm)
+app.command()(serve)
 app.add_typer(activations.app, name="activations")
 app.add_typer(studies.app, name="studies")
 app.add_typer(datasets_app, name="datasets")

@@ -1,0 +1,51 @@
+"""The FastAPI application: routers assembled, errors kept free of internals."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from optuna.exceptions import StorageInternalError
+from sqlalchemy.exc import SQLAlchemyError
+
+from actsearch import __version__
+from actsearch.api.metrics import ApiMetrics
+from actsearch.api.routers import catalogue, health, recommendations, studies
+from actsearch.errors import UsageError
+from actsearch.settings import Settings, get_settings
+from actsearch.storage import open_storage
+
+log = logging.getLogger("actsearch.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app on ``settings`` (default: the environment's)."""
+    settings = settings or get_settings()
+    app = FastAPI(title="actsearch", version=__version__,
+                  description="Per-layer activation function recommendations.")
+    app.state.settings = settings
+    app.state.storage = open_storage(settings.storage)
+    app.state.metrics = ApiMetrics(app.state.storage)
+    app.middleware("http")(app.state.metrics.middleware)
+    for router in (health.router, catalogue.router, studies.router, recommendations.router):
+        app.include_router(router)
+
+    # Errors never carry the storage URL, credentials or a stack trace.
+    @app.exception_handler(UsageError)
+    async def usage_error(_: Request, exc: UsageError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(StorageInternalError)
+    async def database_error(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database error: %s", type(exc).__name__)
+        return JSONResponse({"detail": "the database is unavailable; retry later"},
+                            status_code=503)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    return app

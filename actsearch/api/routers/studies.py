@@ -1,0 +1,84 @@
+"""Studies: list, inspect, and start searches in the background."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from optuna.trial import TrialState
+
+from actsearch.api.deps import ReadAccess, SettingsDep, StorageDep, WriteAccess, is_plain_name
+from actsearch.api.schemas import SearchRequest, SearchStarted, StudyDetail, StudySummary, TrialOut
+from actsearch.data import dataset_names
+from actsearch.spaces import available_spaces
+from actsearch.storage import StudyInfo, find_study, list_studies, study_meta
+
+router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
+
+
+def _summary(info: StudyInfo) -> dict[str, Any]:
+    return {"name": info.name, "dataset": info.dataset, "space": info.space,
+            "metric": info.metric, "complete": info.n_complete, "pruned": info.n_pruned,
+            "failed": info.n_failed, "running": info.n_running, "best_value": info.best_value}
+
+
+@router.get("", response_model=list[StudySummary], dependencies=[ReadAccess])
+def get_studies(storage: StorageDep) -> list[StudySummary]:
+    return [StudySummary(**_summary(i)) for i in list_studies(storage)]
+
+
+@router.get("/{name}", response_model=StudyDetail, dependencies=[ReadAccess],
+            responses={404: {"description": "No such study"}})
+def get_study(name: str, storage: StorageDep, top: int = 10) -> StudyDetail:
+    # The name is a bound parameter, never SQL text.
+    study_id = find_study(storage, name) if is_plain_name(name) else None
+    if study_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study named {name!r}; "
+                            "GET /api/v1/studies lists them")
+    info = next(i for i in list_studies(storage) if i.study_id == study_id)
+    attrs = storage.get_study_user_attrs(study_id)
+    finished = [t for t in storage.get_all_trials(study_id, deepcopy=False)
+                if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
+    finished.sort(key=lambda t: (t.state != TrialState.COMPLETE, -(t.value or 0.0)))
+    trials = [TrialOut(number=t.number, state=t.state.name.lower(), value=t.value,
+                       activations=t.user_attrs.get("activations", []),
+                       params={k: v for k, v in t.params.items()},
+                       epochs=t.user_attrs.get("epochs"), telemetry=t.user_attrs.get("telemetry"))
+              for t in finished[:max(0, min(top, 100))]]
+    return StudyDetail(**_summary(info), meta=study_meta(storage, study_id),
+                       importance=attrs.get("importance"), final=attrs.get("final"),
+                       top_trials=trials)
+
+
+@router.post("", response_model=SearchStarted, status_code=status.HTTP_202_ACCEPTED,
+             dependencies=[WriteAccess],
+             responses={400: {"description": "Unknown dataset or space"}})
+def start_search(body: SearchRequest, request: Request, settings: SettingsDep) -> SearchStarted:
+    """Start a search on Ray in a separate driver process; poll the status URL."""
+    if body.dataset not in dataset_names():
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown dataset {body.dataset!r}; "
+                            "GET /api/v1/datasets lists them")
+    if body.space not in available_spaces():
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown search space {body.space!r}; "
+                            f"use one of {', '.join(available_spaces())}")
+    name = body.study or f"{body.dataset}-{body.space}"
+    args = [sys.executable, "-m", "actsearch", "search", "--dataset", body.dataset,
+            "--space", body.space, "--trials", str(body.trials), "--workers", str(body.workers),
+            "--study", name, "--seed", str(body.seed), "--cpus-per-trial",
+            str(body.cpus_per_trial), "--gpus-per-trial", str(body.gpus_per_trial)]
+    if body.epochs:
+        args += ["--epochs", str(body.epochs)]
+    if body.confirm:
+        args.append("--confirm")
+    # The storage URL travels in the environment, not on a command line others can read.
+    env = {**os.environ, "ACTSEARCH_STORAGE": settings.storage}
+    if settings.ray_address:
+        env["RAY_ADDRESS"] = settings.ray_address
+    process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    url = str(request.url_for("get_study", name=name))
+    return SearchStarted(study=name, status_url=url, pid=process.pid)

@@ -1,0 +1,70 @@
+"""A populated study database and an app on it, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import optuna
+import pytest
+from fastapi.testclient import TestClient
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
+
+from actsearch.api import create_app
+from actsearch.recommend import refresh_recommendation
+from actsearch.settings import Settings
+from actsearch.storage import create_or_load_study, open_storage
+from actsearch.tables import ConfirmationRun, ensure_tables, session_scope
+
+CHOICES = ["relu", "tanh", "gelu"]
+META = {"digits": {"samples": 1797, "features": 64, "classes": 10, "class_balance": 0.95,
+                   "task": "multiclass"},
+        "wine": {"samples": 178, "features": 13, "classes": 3, "class_balance": 0.68,
+                 "task": "multiclass"},
+        "diabetes": {"samples": 442, "features": 10, "classes": 1, "class_balance": 1.0,
+                     "task": "regression"}}
+
+
+def populate(url: str) -> None:
+    """Three datasets, one study each, a few trials; digits is confirmed."""
+    storage = open_storage(url)
+    for dataset, meta in META.items():
+        study_id = create_or_load_study(storage, f"{dataset}-default", {
+            "dataset": dataset, "meta": meta, "metric": "accuracy", "space": "default"})
+        for i, (acts, value) in enumerate([(["relu", "tanh"], 0.91), (["gelu", "gelu"], 0.95),
+                                           (["tanh", "relu"], 0.80)]):
+            storage.create_new_trial(study_id, template_trial=optuna.trial.create_trial(
+                state=TrialState.COMPLETE, value=value + 0.001 * len(dataset),
+                params={"act_0": acts[0], "act_1": acts[1], "lr": 0.01 * (i + 1)},
+                distributions={"act_0": CategoricalDistribution(CHOICES),
+                               "act_1": CategoricalDistribution(CHOICES),
+                               "lr": FloatDistribution(1e-4, 1e-1, log=True)},
+                user_attrs={"activations": acts, "epochs": 10}))
+    ensure_tables(storage.engine)
+    with session_scope(storage.engine) as session:
+        for seed in range(4):
+            session.add(ConfirmationRun(study="digits-default", trial_number=1,
+                                        variant="searched", seed=seed, val=0.95 + 0.001 * seed,
+                                        test=0.96 + 0.002 * seed, activations=["gelu", "gelu"]))
+            session.add(ConfirmationRun(study="digits-default", trial_number=1, variant="relu",
+                                        seed=seed, val=0.94, test=0.95 + 0.001 * seed,
+                                        activations=["relu", "relu"]))
+    for dataset in META:
+        refresh_recommendation(storage, dataset)
+    storage.engine.dispose()
+
+
+@pytest.fixture
+def populated(storage_url: str) -> str:
+    populate(storage_url)
+    return storage_url
+
+
+def make_client(url: str, **settings: str) -> TestClient:
+    return TestClient(create_app(Settings(storage=url, **settings)))
+
+
+@pytest.fixture
+def client(populated: str) -> Iterator[TestClient]:
+    with make_client(populated) as c:
+        yield c

@@ -1,0 +1,150 @@
+"""Every endpoint against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from actsearch import activations
+from actsearch.cli import app as cli
+from actsearch.storage import open_storage
+from tests.api.conftest import make_client, populate
+
+
+def test_healthz_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok",
+                                             "version": client.app.version}  # type: ignore[attr-defined]
+    client.get("/api/v1/recommendations/digits")
+    text = client.get("/metrics").text
+    assert 'actsearch_trials{state="complete"} 9.0' in text
+    assert "actsearch_studies 3.0" in text
+    assert ('actsearch_api_requests_total{method="GET",route="/api/v1/recommendations/{dataset}",'
+            'status="200"} 1.0') in text
+
+
+def test_catalogue_and_datasets(client: TestClient) -> None:
+    acts = client.get("/api/v1/activations").json()
+    assert [a["name"] for a in acts] == activations.names()
+    datasets = {d["name"]: d for d in client.get("/api/v1/datasets").json()}
+    assert datasets["wine"]["studied"] and not datasets["iris"]["studied"]
+
+
+def test_studies(client: TestClient) -> None:
+    studies = client.get("/api/v1/studies").json()
+    assert {s["name"] for s in studies} == {"digits-default", "wine-default", "diabetes-default"}
+    detail = client.get("/api/v1/studies/wine-default").json()
+    assert detail["complete"] == 3 and detail["top_trials"][0]["activations"] == ["gelu", "gelu"]
+    missing = client.get("/api/v1/studies/nope")
+    assert missing.status_code == 404 and "GET /api/v1/studies lists them" in missing.json()["detail"]
+
+
+def test_recommendation_confirmed_and_unconfirmed(client: TestClient) -> None:
+    digits = client.get("/api/v1/recommendations/digits").json()
+    assert digits["activations"] == ["gelu", "gelu"] and digits["confirmed"]
+    c = digits["confirmation"]
+    assert c["n"] == 4 and c["verdict"] == digits["verdict"]
+    assert c["ci_low"] <= c["difference"] <= c["ci_high"]
+    wine = client.get("/api/v1/recommendations/wine").json()
+    assert not wine["confirmed"] and wine["verdict"].startswith("unconfirmed")
+    missing = client.get("/api/v1/recommendations/iris")
+    assert missing.status_code == 404
+    assert "run `actsearch search --dataset iris` first" in missing.json()["detail"]
+
+
+def test_cli_and_api_agree(client: TestClient, populated: str) -> None:
+    for dataset in ("digits", "wine", "diabetes"):
+        api = client.get(f"/api/v1/recommendations/{dataset}").json()
+        result = CliRunner().invoke(cli, ["recommend", dataset, "--storage", populated,
+                                          "--format", "json"])
+        assert result.exit_code == 0, result.output
+        from_cli = json.loads(result.stdout)
+        api.pop("confirmed")
+        assert from_cli == api
+
+
+def test_similar_by_meta_features_and_upload(client: TestClient) -> None:
+    near = client.post("/api/v1/recommendations/similar", json={
+        "meta": {"samples": 200, "features": 12, "classes": 3, "class_balance": 0.7,
+                 "task": "multiclass"}, "k": 2}).json()
+    assert [s["dataset"] for s in near["similar"]] == ["wine", "digits"]
+    assert near["similar"][0]["distance"] < near["similar"][1]["distance"]
+    assert near["similar"][0]["recommendation"]["dataset"] == "wine"
+    assert "--warm-start" in near["warm_start"]
+    regression = client.post("/api/v1/recommendations/similar", json={
+        "meta": {"samples": 400, "features": 9, "task": "regression"}, "k": 1}).json()
+    assert regression["similar"][0]["dataset"] == "diabetes"
+    csv = "a,b,c,label\n" + "\n".join(f"{i},{i % 7},{i % 3},{'x' if i % 3 else 'y'}"
+                                      for i in range(150))
+    upload = client.post("/api/v1/recommendations/similar/upload",
+                         files={"file": ("s.csv", csv, "text/csv")}, data={"k": "1"})
+    assert upload.status_code == 200, upload.text
+    assert upload.json()["query"]["classes"] == 2 and upload.json()["query"]["features"] == 3
+
+
+def test_upload_limits_and_bad_bodies(client: TestClient) -> None:
+    big = "a,b\n" + "1,2\n" * 300_000
+    too_big = client.post("/api/v1/recommendations/similar/upload",
+                          files={"file": ("big.csv", big, "text/csv")})
+    assert too_big.status_code == 413 and "over 1 MiB" in too_big.json()["detail"]
+    garbage = client.post("/api/v1/recommendations/similar/upload",
+                          files={"file": ("x.csv", b"\xff\xfe\x00", "text/csv")})
+    assert garbage.status_code == 400
+    invalid = client.post("/api/v1/recommendations/similar", json={"meta": {"samples": -1}})
+    assert invalid.status_code == 422
+    assert any(e["loc"][-1] == "samples" for e in invalid.json()["detail"])
+
+
+def test_write_endpoints_auth(populated: str) -> None:
+    with make_client(populated) as disabled:
+        r = disabled.post("/api/v1/studies", json={"dataset": "iris"})
+        assert r.status_code == 403 and "ACTSEARCH_API_TOKEN" in r.json()["detail"]
+    with make_client(populated, api_token="s3cret") as c:
+        assert c.post("/api/v1/studies", json={}).status_code == 401
+        wrong = c.post("/api/v1/studies", json={}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 403
+        bad = c.post("/api/v1/studies", json={"dataset": "mnits"},
+                     headers={"Authorization": "Bearer s3cret"})
+        assert bad.status_code == 400 and "unknown dataset" in bad.json()["detail"]
+        invalid = c.post("/api/v1/studies", json={"trials": 0},
+                         headers={"Authorization": "Bearer s3cret"})
+        assert invalid.status_code == 422
+
+
+def test_read_token(populated: str) -> None:
+    with make_client(populated, api_read_token="r", api_token="w") as c:
+        assert c.get("/api/v1/recommendations/wine").status_code == 401
+        assert c.get("/api/v1/recommendations/wine",
+                     headers={"Authorization": "Bearer x"}).status_code == 403
+        for token in ("r", "w"):
+            assert c.get("/api/v1/recommendations/wine",
+                         headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert c.get("/healthz").status_code == 200  # liveness stays open
+
+
+def test_names_in_paths_are_data(client: TestClient, populated: str) -> None:
+    for name in ("'; DROP TABLE studies; --", "wine-default' OR '1'='1", "%00", "..%2F.."):
+        assert client.get(f"/api/v1/studies/{name}").status_code == 404
+        assert client.get(f"/api/v1/recommendations/{name}").status_code == 404
+    assert len(open_storage(populated).get_all_studies()) == 3
+
+
+def test_errors_never_reveal_the_storage(tmp_path: Path) -> None:
+    db = tmp_path / "secret-name.db"
+    url = f"sqlite:///{db}"
+    populate(url)
+    with make_client(url) as c:
+        # Really break the database: close pooled connections, then put a folder where the
+        # file was, so every new connection fails.
+        c.app.state.storage.engine.dispose()  # type: ignore[attr-defined]
+        db.unlink()
+        db.mkdir()
+        health = c.get("/healthz")
+        assert health.status_code == 503 and health.json()["database"] == "unavailable"
+        down = c.get("/api/v1/studies")
+        assert down.status_code == 503
+        for body in (health.text, down.text):
+            assert "secret-name" not in body and "Traceback" not in body
