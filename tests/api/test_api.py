@@ -38,7 +38,8 @@ def test_studies(client: TestClient) -> None:
     detail = client.get("/api/v1/studies/wine-default").json()
     assert detail["complete"] == 3 and detail["top_trials"][0]["activations"] == ["gelu", "gelu"]
     missing = client.get("/api/v1/studies/nope")
-    assert missing.status_code == 404 and "GET /api/v1/studies lists them" in missing.json()["detail"]
+    assert missing.status_code == 404
+    assert "GET /api/v1/studies lists them" in missing.json()["detail"]
 
 
 def test_recommendation_confirmed_and_unconfirmed(client: TestClient) -> None:

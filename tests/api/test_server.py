@@ -47,7 +47,8 @@ def server(tmp_path: Path) -> Iterator[str]:
             except httpx.TransportError:
                 time.sleep(0.2)
         else:
-            raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+            err = proc.stderr.read() if proc.stderr else b""
+            raise AssertionError(f"server did not start: {err!r}")
         yield base
     finally:
         proc.terminate()
