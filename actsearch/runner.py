@@ -72,6 +72,7 @@ class SearchOptions:
     max_retries: int = 2
     compare_relu: bool = True
     confirm: bool = False
+    warm_start: bool = False
     confirm_top_k: int = 3
     confirm_seeds: int = 5
 
@@ -206,6 +207,30 @@ class Search:
         self._refresh()
         everything = self.storage.get_all_trials(self.study_id, deepcopy=False)
         self.retries = pending_retries(everything, self.options.max_retries)
+        if self.options.warm_start and not everything:  # only when the study is new
+            self._warm_start()
+
+    def _warm_start(self) -> None:
+        """Enqueue the best configurations of the most similar studied datasets that fit."""
+        from actsearch.similar import similar_datasets
+
+        for similar in similar_datasets(self.storage, self.data.meta, k=3,
+                                        exclude={self.data.name}):
+            params = similar.recommendation.params
+            # It fits this space only if Optuna, given these values, samples exactly them:
+            # same parameter names, every value inside its range or choice list.
+            probe = optuna.create_study(direction="maximize")
+            probe.enqueue_trial(params)
+            trial = probe.ask()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # out-of-range enqueued values warn
+                try:
+                    self.space.suggest_config(trial, self.data)
+                except ValueError:  # a categorical value outside this space's choices
+                    continue
+            if trial.params == params:
+                self.mirror.enqueue_trial(params,
+                                          user_attrs={"warm_start_from": similar.dataset})
 
     def _refresh(self) -> None:
         """Copy finished trials of the database (earlier runs, other drivers) into the mirror."""
@@ -236,7 +261,8 @@ class Search:
         frozen = optuna.trial.create_trial(
             state=TrialState.RUNNING, params=trial.params,
             distributions=_distributions(trial), user_attrs={
-                **attrs, "attempt": attempt, "driver": self.identity, "node": slot.node,
+                **trial.user_attrs, **attrs, "attempt": attempt, "driver": self.identity,
+                "node": slot.node,
                 "activations": list(config.model.activations),
                 "hidden": list(config.model.hidden),
             })

@@ -90,6 +90,9 @@ def search(
                                                     "twin.")] = True,
     confirm: Annotated[bool, typer.Option(help="Then confirm the top 3 over 5 seeds "
                                                "(see `actsearch confirm`).")] = False,
+    warm_start: Annotated[bool, typer.Option(help="Start a new study from the best "
+                                                  "configurations of the most similar "
+                                                  "studied datasets.")] = False,
 ) -> None:
     """Search per-layer activations and hyperparameters (resumes an existing study)."""
     if dataset is None and data is None:
@@ -101,6 +104,7 @@ def search(
         trials=trials, workers=workers, epochs=epochs, storage=storage_url(storage),
         study=study, address=address, cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial, seed=seed, compare_relu=compare_relu, confirm=confirm,
+        warm_start=warm_start,
     )
     if console.is_terminal:
         with Live(Text("starting..."), console=console, refresh_per_second=4,

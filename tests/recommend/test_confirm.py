@@ -49,3 +49,41 @@ def test_confirm_bad_input(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "does not exist yet" in missing.stderr
     one_seed = _cli("confirm", "nope", "--seeds", "1", "--storage", url)
     assert one_seed.returncode == 2 and "--seeds >= 2" in one_seed.stderr
+
+
+def test_warm_start_enqueues_fitting_configurations_of_similar_datasets(tmp_path: Path) -> None:
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.trial import TrialState
+
+    from actsearch.recommend import refresh_recommendation
+    from actsearch.storage import create_or_load_study
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    storage = open_storage(url)
+    fits = {"depth": 2, "act_0": "tanh", "act_1": "elu", "act_1_alpha": 1.25, "lr": 0.02}
+    alien = {"depth": 2, "act_0": "mish", "act_1": "relu", "lr": 0.02}  # mish: not a choice
+    for dataset, params, meta in (
+            ("wine", fits, {"samples": 178, "features": 13, "classes": 3,
+                            "class_balance": 0.68, "task": "multiclass"}),
+            ("digits", alien, {"samples": 1797, "features": 64, "classes": 10,
+                               "class_balance": 0.95, "task": "multiclass"})):
+        study_id = create_or_load_study(storage, f"{dataset}-x", {"dataset": dataset,
+                                                                  "meta": meta})
+        dists = {k: CategoricalDistribution(["tanh", "elu", "mish", "relu"])
+                 for k in params if k.startswith("act_") and k.count("_") == 1}
+        dists.update(depth=IntDistribution(2, 3), lr=FloatDistribution(1e-4, 0.1, log=True))
+        if "act_1_alpha" in params:
+            dists["act_1_alpha"] = FloatDistribution(0.5, 1.5)
+        storage.create_new_trial(study_id, template_trial=optuna.trial.create_trial(
+            state=TrialState.COMPLETE, value=0.9, params=params, distributions=dists,
+            user_attrs={"activations": [params["act_0"], params["act_1"]]}))
+        refresh_recommendation(storage, dataset)
+    run = _cli("search", "--dataset", "iris", "--space", _space(tmp_path, AGGRESSIVE),
+               "--trials", "2", "--workers", "1", "--storage", url, "--study", "warm",
+               "--warm-start", "--no-compare-relu")
+    assert run.returncode == 0, run.stderr
+    trials = storage.get_all_trials(storage.get_study_id_from_name("warm"))
+    warm = [t for t in trials if t.user_attrs.get("warm_start_from")]
+    assert [t.user_attrs["warm_start_from"] for t in warm] == ["wine"]
+    assert warm[0].params == fits and warm[0].number == 0
