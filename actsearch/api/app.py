@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from optuna.exceptions import StorageInternalError
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actsearch import __version__
 from actsearch.api.metrics import ApiMetrics
@@ -19,6 +20,16 @@ from actsearch.storage import open_storage
 log = logging.getLogger("actsearch.api")
 
 
+class _Measured:
+    """Starlette middleware factory around :meth:`ApiMetrics.middleware`."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = metrics.middleware(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on ``settings`` (default: the environment's)."""
     settings = settings or get_settings()
@@ -27,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.storage = open_storage(settings.storage)
     app.state.metrics = ApiMetrics(app.state.storage)
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(_Measured, metrics=app.state.metrics)
     for router in (health.router, catalogue.router, studies.router, recommendations.router):
         app.include_router(router)
 

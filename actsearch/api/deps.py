@@ -15,13 +15,14 @@ _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_storage(request: Request) -> RDBStorage:
-    """The app's storage, opened once at start-up."""
+async def get_storage(request: Request) -> RDBStorage:
+    """The app's storage, opened once at start-up (async: FastAPI runs sync dependencies
+    in a thread pool, which costs more than this whole request)."""
     storage: RDBStorage = request.app.state.storage
     return storage
 
@@ -41,13 +42,13 @@ def _check(credentials: HTTPAuthorizationCredentials | None, *tokens: str) -> No
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the bearer token is not valid here")
 
 
-def require_read(settings: SettingsDep, credentials: Credentials) -> None:
+async def require_read(settings: SettingsDep, credentials: Credentials) -> None:
     """Reads are open unless ACTSEARCH_API_READ_TOKEN is set (the write token also reads)."""
     if settings.api_read_token:
         _check(credentials, *(t for t in (settings.api_read_token, settings.api_token) if t))
 
 
-def require_write(settings: SettingsDep, credentials: Credentials) -> None:
+async def require_write(settings: SettingsDep, credentials: Credentials) -> None:
     """Writes need ACTSEARCH_API_TOKEN; without one configured they are disabled."""
     if not settings.api_token:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "write endpoints are disabled: set "

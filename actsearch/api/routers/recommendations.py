@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from optuna.exceptions import StorageInternalError
+from optuna.storages import RDBStorage
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from actsearch.api.deps import ReadAccess, StorageDep, is_plain_name
 from actsearch.api.schemas import RecommendationOut, SimilarDataset, SimilarOut, SimilarQuery
@@ -21,15 +27,73 @@ def _out(rec: Recommendation) -> RecommendationOut:
     return RecommendationOut(**rec.to_dict(), confirmed=rec.confirmed)
 
 
+class _Recent:
+    """Serialized recommendations, served stale-while-revalidate.
+
+    Recommendations change only when a search or confirmation ends, so a body up to ``TTL``
+    seconds old is served as is; an older one is still served while one background read
+    refreshes it, so expiry never makes every waiting request hit the database at once.
+    """
+
+    TTL = 2.0
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, bytes]] = {}
+        self.refreshing: set[str] = set()
+
+    def get(self, key: str) -> tuple[bytes, bool] | None:
+        """The body and whether it is still fresh."""
+        hit = self.entries.get(key)
+        return None if hit is None else (hit[1], time.monotonic() - hit[0] < self.TTL)
+
+    def put(self, key: str, body: bytes) -> None:
+        if len(self.entries) > 10_000:  # names come from clients: keep the map bounded
+            self.entries.clear()
+        self.entries[key] = (time.monotonic(), body)
+
+
+_recent = _Recent()
+
+
+async def _fetch(storage: RDBStorage, dataset: str) -> bytes:
+    rec = await run_in_threadpool(recommend, storage, dataset)  # off the event loop
+    return _out(rec).model_dump_json().encode()
+
+
+async def _refresh(key: str, storage: RDBStorage, dataset: str) -> None:
+    try:
+        _recent.put(key, await _fetch(storage, dataset))
+    except (UsageError, SQLAlchemyError, StorageInternalError):
+        _recent.entries.pop(key, None)  # gone or unreadable: the next request finds out
+    finally:
+        _recent.refreshing.discard(key)
+
+
 @router.get("/{dataset}", response_model=RecommendationOut,
             responses={404: {"description": "Dataset never searched"}})
-def get_recommendation(dataset: str, storage: StorageDep) -> RecommendationOut:
+async def get_recommendation(dataset: str, storage: StorageDep) -> Response:
+    """Per-layer activations, hyperparameters, scores, confirmation and verdict, importance."""
+    key = f"{id(storage)}:{dataset}"
+    hit = _recent.get(key)
+    if hit is not None:
+        body, fresh = hit
+        if not fresh and key not in _recent.refreshing:
+            _recent.refreshing.add(key)
+            task = asyncio.create_task(_refresh(key, storage, dataset))
+            _tasks.add(task)
+            task.add_done_callback(_tasks.discard)
+        return Response(body, media_type="application/json")
     if not is_plain_name(dataset):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such dataset")
     try:
-        return _out(recommend(storage, dataset))
+        body = await _fetch(storage, dataset)
     except UsageError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    _recent.put(key, body)
+    return Response(body, media_type="application/json")
+
+
+_tasks: set[asyncio.Task[None]] = set()  # keep references: the loop holds tasks weakly
 
 
 def _similar(storage: StorageDep, meta: dict[str, object], k: int) -> SimilarOut:
