@@ -17,6 +17,7 @@ import ray
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import select
 
+from actsearch.artifacts import write_study_note
 from actsearch.data import Dataset, load_dataset
 from actsearch.errors import UsageError
 from actsearch.recommend import refresh_recommendation
@@ -101,8 +102,9 @@ def confirm_study(options: ConfirmOptions) -> dict[str, Any]:
     jobs = _jobs(top, space, data, epochs, options.seeds, done)
     if jobs:
         _run(jobs, data, options, storage.engine)
-    return refresh_recommendation(storage, data.name if not meta.get("dataset") else
-                                  meta["dataset"]).to_dict()
+    rec = refresh_recommendation(storage, meta.get("dataset") or data.name)
+    write_study_note(storage, options.study, rec)
+    return rec.to_dict()
 
 
 def _run(jobs: list[tuple[int, str, int, TrainConfig]], data: Dataset, options: ConfirmOptions,

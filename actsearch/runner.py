@@ -30,9 +30,11 @@ from optuna.trial import FrozenTrial, TrialState
 from ray.exceptions import RayActorError
 
 from actsearch import __version__
+from actsearch.artifacts import artifact_store, write_study_note
 from actsearch.data import Dataset, load_dataset
 from actsearch.errors import UsageError
 from actsearch.recommend import refresh_recommendation
+from actsearch.recorder import EndedTrial, TrialRecorder
 from actsearch.settings import get_settings
 from actsearch.spaces import SearchSpace, load_space
 from actsearch.storage import (
@@ -73,6 +75,7 @@ class SearchOptions:
     compare_relu: bool = True
     confirm: bool = False
     warm_start: bool = False
+    artifacts: bool = True
     confirm_top_k: int = 3
     confirm_seeds: int = 5
 
@@ -114,12 +117,22 @@ class SearchResult:
     final: dict[str, dict[str, float]]
 
 
+@dataclass(frozen=True)
+class Retry:
+    """A failed trial's configuration, to run again."""
+
+    params: dict[str, Any]
+    number: int
+    attempt: int
+
+
 @dataclass
 class _Live:
     """A trial in flight: its mirror trial, database id, configuration and worker."""
 
     trial: optuna.Trial
     trial_id: int
+    number: int
     config: TrainConfig
     slot: Slot
     epochs_done: int = 0
@@ -178,6 +191,7 @@ class Search:
         self.url = options.storage or settings.storage
         self.address = options.address or settings.ray_address
         self.name = options.study or default_study_name(self.data, self.space)
+        self.artifacts_dir = settings.artifacts_dir
         self.identity = driver_identity()
         self.live: dict[int, _Live] = {}
         self.own_ids: set[int] = set()  # every trial this driver created (other drivers': not)
@@ -185,9 +199,7 @@ class Search:
         # handled in epoch order even when two are ready at once.
         self.queues: dict[int, deque[Any]] = {}
         self.best_value: float | None = None
-        self.best_changed = False
-        self.pending_writes: list[tuple[_Live, TrialState, list[float] | None,
-                                        dict[str, Any]]] = []
+        self.recorder: TrialRecorder | None = None
         self.epochs_trained = 0
         self.epoch_seconds: dict[int, float] = {}
         self.pool: WorkerPool | None = None
@@ -206,7 +218,8 @@ class Search:
         self.others_running = 0
         self._refresh()
         everything = self.storage.get_all_trials(self.study_id, deepcopy=False)
-        self.retries = pending_retries(everything, self.options.max_retries)
+        self.retries = [Retry(dict(t.params), t.number, int(t.user_attrs.get("attempt", 1)))
+                        for t in pending_retries(everything, self.options.max_retries)]
         if self.options.warm_start and not everything:  # only when the study is new
             self._warm_start()
 
@@ -252,7 +265,7 @@ class Search:
         attempt = 1
         if self.retries:
             failed = self.retries.pop(0)
-            attempt = int(failed.user_attrs.get("attempt", 1)) + 1
+            attempt = failed.attempt + 1
             attrs = {"retry_of": failed.number}
             self.mirror.enqueue_trial(failed.params, skip_if_exists=False)
         trial = self.mirror.ask()
@@ -267,11 +280,13 @@ class Search:
                 "hidden": list(config.model.hidden),
             })
         trial_id = self.storage.create_new_trial(self.study_id, template_trial=frozen)
+        number = self.storage.get_trial_number_from_id(trial_id)
         self.mirrored.add(trial_id)
         self.own_ids.add(trial_id)
         key = trial_id
         slot.actor.start.remote(key, config)
-        live = _Live(trial=trial, trial_id=trial_id, config=config, slot=slot, attempt=attempt)
+        live = _Live(trial=trial, trial_id=trial_id, number=number, config=config, slot=slot,
+                     attempt=attempt)
         self.live[key] = live
         for _ in range(min(2, self.epochs)):  # keep the next epoch queued behind the current
             self._submit_epoch(key)
@@ -290,10 +305,10 @@ class Search:
         # Its queued epoch runs out on the worker and is dropped (at most one epoch).
         self.queues.pop(key, None)
         self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
-        if state == TrialState.COMPLETE and value is not None and (
-                self.best_value is None or value > self.best_value):
+        improved = state == TrialState.COMPLETE and value is not None and (
+            self.best_value is None or value > self.best_value)
+        if improved:
             self.best_value = value
-            self.best_changed = True
         attrs: dict[str, Any] = {"epochs": live.epochs_done,
                                  "seconds": self.epoch_seconds.get(key, 0.0)}
         if reason:
@@ -301,20 +316,11 @@ class Search:
         if live.telemetry is not None:
             attrs.update(_telemetry_attrs(live.telemetry))
         values = [value] if value is not None and state != TrialState.FAIL else None
-        self.pending_writes.append((live, state, values, attrs))
-
-    def _flush(self) -> None:
-        """Write ended trials to the database (after the next trials were launched)."""
-        for live, state, values, attrs in self.pending_writes:
-            for k, v in attrs.items():
-                self.storage.set_trial_user_attr(live.trial_id, k, v)
-            self.storage.set_trial_state_values(live.trial_id, state, values)
-            if state == TrialState.FAIL and live.attempt <= self.options.max_retries:
-                self.retries.append(self.storage.get_trial(live.trial_id))
-        self.pending_writes.clear()
-        if self.best_changed:  # a better trial: the served recommendation follows at once
-            self.best_changed = False
-            refresh_recommendation(self.storage, self.data.name)
+        if state == TrialState.FAIL and live.attempt <= self.options.max_retries:
+            self.retries.append(Retry(dict(live.trial.params), live.number, live.attempt))
+        assert self.recorder is not None
+        self.recorder.put(EndedTrial(live.trial_id, state, values, attrs,
+                                     list(live.config.model.activations), improved))
 
     def _on_epoch(self, key: int, result: EpochResult | None) -> None:
         live = self.live.get(key)
@@ -363,11 +369,17 @@ class Search:
                 self.pool = WorkerPool(ray.put(self.data), self.options.workers,
                                        self.options.cpus_per_trial, self.options.gpus_per_trial)
             if searching:
-                self._loop(start)
+                store = artifact_store(self.artifacts_dir) if self.options.artifacts else None
+                self.recorder = TrialRecorder(self.storage, self.data.name, store)
+                try:
+                    self._loop(start)
+                finally:
+                    self.recorder.close()
             final = self._final() if self.options.compare_relu else {}
             self._importance()
             if self._best_trial() is not None:
-                refresh_recommendation(self.storage, self.data.name)
+                rec = refresh_recommendation(self.storage, self.data.name)
+                write_study_note(self.storage, rec.study, rec)
             return self._result(start, final)
         finally:
             if self.pool is not None:
@@ -399,7 +411,6 @@ class Search:
                 wanted = self.finished() + len(self.live) + self.others_running
                 if slot.actor not in busy and wanted < self.options.trials:
                     self._launch(slot)
-            self._flush()
             heads = {queue[0]: key for key, queue in self.queues.items() if queue}
             if not heads:
                 break

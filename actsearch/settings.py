@@ -18,6 +18,7 @@ class Settings(BaseSettings):
         storage: SQLAlchemy URL of the study database (any URL Optuna accepts).
         ray_address: An existing Ray cluster; empty starts a local Ray on demand.
         data_dir: Where downloaded or user-provided image datasets live.
+        artifacts_dir: Where trial figures are stored (the dashboard reads them there).
         api_token: Bearer token for the API's write endpoints (unset disables them).
         api_read_token: Bearer token for read endpoints (unset leaves them open).
         metrics_port: Port of the search driver's Prometheus endpoint (0 = off).
@@ -28,6 +29,7 @@ class Settings(BaseSettings):
     storage: str = DEFAULT_STORAGE
     ray_address: str | None = Field(default=None, validation_alias="RAY_ADDRESS")
     data_dir: Path = Path.home() / ".cache" / "actsearch" / "data"
+    artifacts_dir: Path = Path("actsearch-artifacts")
     api_token: str | None = None
     api_read_token: str | None = None
     metrics_port: int = 0

@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from actsearch import __version__
 from actsearch.cli import activations, studies
+from actsearch.cli.dashboard import dashboard
 from actsearch.cli.recommend import datasets_app, recommend
 from actsearch.cli.search import confirm, search
 from actsearch.cli.serve import serve
@@ -60,6 +61,7 @@ app.command()(search)
 app.command()(recommend)
 app.command()(confirm)
 app.command()(serve)
+app.command()(dashboard)
 app.add_typer(activations.app, name="activations")
 app.add_typer(studies.app, name="studies")
 app.add_typer(datasets_app, name="datasets")

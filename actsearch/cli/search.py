@@ -93,6 +93,8 @@ def search(
     warm_start: Annotated[bool, typer.Option(help="Start a new study from the best "
                                                   "configurations of the most similar "
                                                   "studied datasets.")] = False,
+    artifacts: Annotated[bool, typer.Option(help="Attach a figure of each trial's layers "
+                                                 "for the dashboard.")] = True,
 ) -> None:
     """Search per-layer activations and hyperparameters (resumes an existing study)."""
     if dataset is None and data is None:
@@ -104,7 +106,7 @@ def search(
         trials=trials, workers=workers, epochs=epochs, storage=storage_url(storage),
         study=study, address=address, cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial, seed=seed, compare_relu=compare_relu, confirm=confirm,
-        warm_start=warm_start,
+        warm_start=warm_start, artifacts=artifacts,
     )
     if console.is_terminal:
         with Live(Text("starting..."), console=console, refresh_per_second=4,

@@ -1,0 +1,110 @@
+"""What the dashboard shows beyond Optuna's defaults: trial figures and study notes.
+
+Each finished trial gets a PNG artifact: its per-layer activation functions (curves) beside
+its per-layer telemetry (dead-unit and saturation fractions, gradient norms). Each study
+carries a markdown note with the current recommendation, rewritten when a search or a
+confirmation ends. Both are read by ``actsearch dashboard`` (optuna-dashboard).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from matplotlib.figure import Figure
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.storages import RDBStorage
+
+from actsearch.activations.plot import curve
+from actsearch.recommend import Recommendation
+
+log = logging.getLogger(__name__)
+
+
+def artifact_store(path: str | Path) -> FileSystemArtifactStore:
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(folder))
+
+
+def trial_figure(activations: Sequence[str], telemetry: Sequence[dict[str, Any]],
+                 path: str | Path) -> Path:
+    """Curves of the layers' activations beside their telemetry, as one small PNG."""
+    figure = Figure(figsize=(9.0, 3.4), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    for name in dict.fromkeys(activations):  # each distinct function once
+        try:
+            x, y, _ = curve(name, (-4.0, 4.0), points=161)
+            layers = ",".join(str(i) for i, a in enumerate(activations) if a == name)
+            left.plot(x.numpy(), y.numpy(), label=f"{name} (layer {layers})", linewidth=1.6)
+        except Exception:  # maxout/softmax have no curve; the legend still lists them
+            left.plot([], [], label=f"{name} (not element-wise)")
+    left.set_title("activations per layer")
+    left.axhline(0, color="0.7", linewidth=0.8)
+    left.legend(fontsize="x-small")
+    if telemetry:
+        idx = np.arange(len(telemetry))
+        dead = [t["dead_fraction"] for t in telemetry]
+        sat = [t["saturation"] if t["saturation"] is not None else 0.0 for t in telemetry]
+        right.bar(idx - 0.2, dead, width=0.4, label="dead units")
+        right.bar(idx + 0.2, sat, width=0.4, label="saturated")
+        right.set_ylim(0, 1)
+        right.set_xticks(idx, [f"layer {i}" for i in idx])
+        grads = right.twinx()
+        grads.plot(idx, [t["grad_norm"] for t in telemetry], "k.-", label="grad norm")
+        grads.set_yscale("log")
+        grads.set_ylabel("weight-gradient norm (line)")
+        right.set_ylabel("fraction (bars)")
+        right.legend(fontsize="x-small", loc="upper left")
+    right.set_title("telemetry per layer")
+    target = Path(path)
+    figure.savefig(target, dpi=80)
+    return target
+
+
+def upload_trial_figure(storage: RDBStorage, store: FileSystemArtifactStore, trial_id: int,
+                        activations: Sequence[str],
+                        telemetry: Sequence[dict[str, Any]]) -> str:
+    """Render and attach the figure to a trial (which must still be RUNNING)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = trial_figure(activations, telemetry, Path(tmp) / "layers.png")
+        return upload_artifact(artifact_store=store, file_path=str(path),
+                               study_or_trial=storage.get_trial(trial_id), storage=storage,
+                               mimetype="image/png")
+
+
+def note_markdown(rec: Recommendation) -> str:
+    lines = [f"# Recommendation for `{rec.dataset}`", "",
+             "| layer | activation |", "|---|---|"]
+    lines += [f"| {i} | {a} |" for i, a in enumerate(rec.activations)]
+    hyper = {k: v for k, v in rec.params.items() if not k.startswith("act")}
+    lines += ["", "Hyperparameters: " + ", ".join(f"`{k}={v}`" for k, v in hyper.items()),
+              "", f"Validation {rec.metric} in the search: **{rec.value:.4f}** "
+                  f"(study `{rec.study}`, trial #{rec.trial}, {rec.n_trials} finished trials).",
+              "", f"**Verdict: {rec.verdict}**"]
+    c = rec.confirmation
+    if c:
+        lines += ["", f"Test {rec.metric} over {c['n']} seeds: {c['mean']:.4f} ± {c['std']:.4f};"
+                      f" all-ReLU {c['relu_mean']:.4f} ± {c['relu_std']:.4f}; difference "
+                      f"{c['difference']:+.4f} (95% CI {c['ci_low']:+.4f} .. "
+                      f"{c['ci_high']:+.4f}, Welch p = {c['p_value']:.3g})."]
+    if rec.importance:
+        lines += ["", "Importance: " + ", ".join(f"{k} {v:.2f}"
+                                                 for k, v in rec.importance.items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_study_note(storage: RDBStorage, study_name: str, rec: Recommendation) -> None:
+    """Put the recommendation in the study's dashboard note (needs optuna-dashboard)."""
+    try:
+        import optuna_dashboard
+    except ImportError:
+        log.debug("optuna-dashboard is not installed: no study note")
+        return
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    optuna_dashboard.save_note(study, note_markdown(rec))

@@ -1,0 +1,35 @@
+"""``actsearch dashboard``: optuna-dashboard on the study database and trial artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from actsearch.cli.options import StorageOption, storage_url
+from actsearch.errors import UsageError
+from actsearch.settings import get_settings
+
+
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    artifacts_dir: Annotated[Path | None, typer.Option(
+        envvar="ACTSEARCH_ARTIFACTS_DIR",
+        help="Where searches store trial figures [default: ./actsearch-artifacts].")] = None,
+) -> None:
+    """Open the searches in optuna-dashboard: trials, importance, notes and trial figures."""
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise UsageError("actsearch dashboard needs the api extra (optuna-dashboard is "
+                         "missing): pip install 'actsearch[api]'") from None
+    from actsearch.artifacts import artifact_store
+    from actsearch.storage import open_storage
+
+    store = open_storage(storage_url(storage), create=False)
+    folder = artifacts_dir or get_settings().artifacts_dir
+    typer.echo(f"optuna-dashboard on http://{host}:{port} (artifacts in {folder})")
+    optuna_dashboard.run_server(store, host=host, port=port, artifact_store=artifact_store(folder))

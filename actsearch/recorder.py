@@ -1,0 +1,82 @@
+"""Writes ended trials to the study database on a background thread, in order.
+
+The search loop hands each ended trial over and goes on launching work at once. For each
+trial the recorder writes its user attributes, renders and attaches its figure (Optuna
+accepts artifacts only while a trial is RUNNING, so this comes before the state), then the
+final state; when the trial improved on the best, it refreshes the dataset's served
+recommendation. If the driver dies first, the trial stays RUNNING in the database and the
+next run recovers it as an orphan.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+
+from actsearch.artifacts import upload_trial_figure
+from actsearch.recommend import refresh_recommendation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EndedTrial:
+    trial_id: int
+    state: TrialState
+    values: list[float] | None
+    attrs: dict[str, Any]
+    activations: list[str]
+    improved: bool
+
+
+class TrialRecorder:
+    """One writer thread per driver: the driver stays the only writer of its trials."""
+
+    def __init__(self, storage: RDBStorage, dataset: str,
+                 store: FileSystemArtifactStore | None) -> None:
+        self.storage, self.dataset, self.store = storage, dataset, store
+        self.queue: queue.Queue[EndedTrial | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="trial-recorder", daemon=True)
+        self.thread.start()
+
+    def put(self, ended: EndedTrial) -> None:
+        if self.error is not None:  # surface a database failure in the driver's thread
+            raise self.error
+        self.queue.put(ended)
+
+    def close(self) -> None:
+        """Write everything handed over, then stop."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _work(self) -> None:
+        while (ended := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                self._write(ended)
+            except BaseException as exc:  # kept for the driver; later trials are skipped
+                self.error = exc
+
+    def _write(self, ended: EndedTrial) -> None:
+        for key, value in ended.attrs.items():
+            self.storage.set_trial_user_attr(ended.trial_id, key, value)
+        if self.store is not None and ended.state != TrialState.FAIL:
+            try:
+                upload_trial_figure(self.storage, self.store, ended.trial_id, ended.activations,
+                                    ended.attrs.get("telemetry") or [])
+            except (OSError, ValueError) as exc:  # a figure is not worth losing a trial
+                log.warning("trial figure not attached: %s", exc)
+        self.storage.set_trial_state_values(ended.trial_id, ended.state, ended.values)
+        if ended.improved:  # a better trial: the served recommendation follows at once
+            refresh_recommendation(self.storage, self.dataset)

@@ -1,0 +1,75 @@
+"""`actsearch dashboard` as a real server on a study made by a real search."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.search.test_search_cli import AGGRESSIVE, _space
+
+pytestmark = pytest.mark.slow
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_dashboard_serves_study_trials_note_and_figures(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    env = {**os.environ, "ACTSEARCH_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    search = subprocess.run(
+        [sys.executable, "-m", "actsearch", "search", "--dataset", "iris", "--space",
+         _space(tmp_path, AGGRESSIVE), "--trials", "4", "--storage", url, "--study", "dash",
+         "--no-compare-relu"], capture_output=True, text=True, env=env, timeout=300,
+        check=False)
+    assert search.returncode == 0, search.stderr
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "actsearch", "dashboard", "--storage", url,
+                               "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                studies = httpx.get(f"{base}/api/studies", timeout=2)
+                if studies.status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("dashboard did not start")
+        (study,) = [s for s in studies.json()["study_summaries"] if s["study_name"] == "dash"]
+        detail = httpx.get(f"{base}/api/studies/{study['study_id']}", timeout=10).json()
+        assert len(detail["trials"]) == 4
+        assert "Recommendation for `iris`" in detail["note"]["body"]
+        assert "Verdict: unconfirmed" in detail["note"]["body"]
+        for trial in detail["trials"]:
+            attrs = {a["key"] for a in trial["user_attrs"]}
+            assert {"dead_fraction_max", "saturation_mean", "grad_norm_min"} <= attrs
+            (artifact,) = trial["artifacts"]
+            assert artifact["mimetype"] == "image/png"
+            figure = httpx.get(f"{base}/artifacts/{study['study_id']}/{trial['trial_id']}/"
+                               f"{artifact['artifact_id']}", timeout=10)
+            assert figure.status_code == 200 and figure.content.startswith(PNG)
+        page = httpx.get(f"{base}/dashboard/", timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_dashboard_on_a_missing_database_fails_cleanly(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "actsearch", "dashboard", "--storage",
+                          f"sqlite:///{tmp_path / 'none.db'}"], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode == 2 and "does not exist yet" in run.stderr
