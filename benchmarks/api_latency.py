@@ -4,8 +4,9 @@ A database of 50 studies x 200 trials (10 datasets, 5 studies each) is built wit
 storage API, `actsearch serve` runs it under uvicorn in its own process, and 50 concurrent
 connections send requests round-robin over the datasets: with wrk (Debian package `wrk`,
 one thread, so client and server get one core each) when it is installed, otherwise with
-asyncio httpx clients in this process. Reported: p50, p99 and requests per second. For scale, the same run times computing one recommendation from the
-trials (what serving would cost without the precomputed row), side by side.
+asyncio httpx clients in this process. Reported: p50, p99 and requests per second; for
+scale, the same run times computing one recommendation from the trials (what serving would
+cost without the precomputed row), side by side.
 
 Usage:
     python benchmarks/api_latency.py [--requests 5000] [--clients 50]
