@@ -29,10 +29,11 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from ray.exceptions import RayActorError
 
-from actsearch import __version__
+from actsearch import __version__, metrics
 from actsearch.artifacts import artifact_store, write_study_note
 from actsearch.data import Dataset, load_dataset
 from actsearch.errors import UsageError
+from actsearch.metrics import serve_metrics
 from actsearch.recommend import refresh_recommendation
 from actsearch.recorder import EndedTrial, TrialRecorder
 from actsearch.settings import get_settings
@@ -192,6 +193,7 @@ class Search:
         self.address = options.address or settings.ray_address
         self.name = options.study or default_study_name(self.data, self.space)
         self.artifacts_dir = settings.artifacts_dir
+        self.metrics_port = settings.metrics_port
         self.identity = driver_identity()
         self.live: dict[int, _Live] = {}
         self.own_ids: set[int] = set()  # every trial this driver created (other drivers': not)
@@ -287,6 +289,7 @@ class Search:
         slot.actor.start.remote(key, config)
         live = _Live(trial=trial, trial_id=trial_id, number=number, config=config, slot=slot,
                      attempt=attempt)
+        metrics.TRIALS_STARTED.labels(self.name).inc()
         self.live[key] = live
         for _ in range(min(2, self.epochs)):  # keep the next epoch queued behind the current
             self._submit_epoch(key)
@@ -305,10 +308,13 @@ class Search:
         # Its queued epoch runs out on the worker and is dropped (at most one epoch).
         self.queues.pop(key, None)
         self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
-        improved = state == TrialState.COMPLETE and value is not None and (
-            self.best_value is None or value > self.best_value)
-        if improved:
-            self.best_value = value
+        improved = False
+        if state == TrialState.COMPLETE and value is not None and (
+                self.best_value is None or value > self.best_value):
+            improved, self.best_value = True, value
+            metrics.BEST_VALUE.labels(self.name).set(value)
+        metrics.TRIALS_FINISHED.labels(self.name, state.name.lower()).inc()
+        metrics.TRIAL_SECONDS.labels(self.name).observe(self.epoch_seconds.get(key, 0.0))
         attrs: dict[str, Any] = {"epochs": live.epochs_done,
                                  "seconds": self.epoch_seconds.get(key, 0.0)}
         if reason:
@@ -331,6 +337,7 @@ class Search:
         if result.telemetry:
             live.telemetry = result
         self.epochs_trained += 1
+        metrics.EPOCHS.labels(self.name).inc()
         self.epoch_seconds[key] = self.epoch_seconds.get(key, 0.0) + result.seconds
         if result.diverged:
             self._end(key, TrialState.PRUNED, f"diverged: loss or metric became nan/inf at "
@@ -369,6 +376,7 @@ class Search:
                 self.pool = WorkerPool(ray.put(self.data), self.options.workers,
                                        self.options.cpus_per_trial, self.options.gpus_per_trial)
             if searching:
+                serve_metrics(self.metrics_port)
                 store = artifact_store(self.artifacts_dir) if self.options.artifacts else None
                 self.recorder = TrialRecorder(self.storage, self.data.name, store)
                 try:
@@ -424,6 +432,8 @@ class Search:
                     self._on_worker_death(key, exc)
                     continue
                 self._on_epoch(key, result)
+            metrics.WORKERS.labels(self.name).set(len(self.pool.slots))
+            metrics.WORKERS_BUSY.labels(self.name).set(len(self.live))
             now = time.monotonic()
             if now - last_beat > HEARTBEAT_SECONDS / 2:
                 for live in self.live.values():
