@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 from actsearch import __version__
 from actsearch.cli import activations, studies
 from actsearch.cli.dashboard import dashboard
+from actsearch.cli.jobs import status, submit
 from actsearch.cli.recommend import datasets_app, recommend
 from actsearch.cli.search import confirm, search
 from actsearch.cli.serve import serve
@@ -62,6 +63,8 @@ app.command()(recommend)
 app.command()(confirm)
 app.command()(serve)
 app.command()(dashboard)
+app.command()(submit)
+app.command()(status)
 app.add_typer(activations.app, name="activations")
 app.add_typer(studies.app, name="studies")
 app.add_typer(datasets_app, name="datasets")
