@@ -273,6 +273,7 @@ class Search:
         trial = self.mirror.ask()
         config = self.space.suggest_config(trial, self.data, epochs=self.epochs,
                                            seed=self.options.seed + trial.number)
+        trial.set_user_attr("activations", list(config.model.activations))  # for progress
         frozen = optuna.trial.create_trial(
             state=TrialState.RUNNING, params=trial.params,
             distributions=_distributions(trial), user_attrs={

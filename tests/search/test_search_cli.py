@@ -210,9 +210,15 @@ def test_exact_trial_count_when_the_mirror_refreshes_every_iteration(
 
     monkeypatch.setattr(runner, "REFRESH_SECONDS", 0.0)
     url = f"sqlite:///{tmp_path / 'n.db'}"
+    seen: list[runner.Progress] = []
     result = runner.run_search(runner.SearchOptions(
         dataset="iris", space=_space(tmp_path, AGGRESSIVE), trials=7, storage=url,
-        study="count", compare_relu=False))
+        study="count", compare_relu=False), on_progress=seen.append)
     assert result.complete + result.pruned == 7
+    # The live display's last frame: counts, and the best trial's per-layer activations.
+    last = seen[-1]
+    assert last.complete + last.pruned == 7 and last.running == 0
+    assert last.best_value == pytest.approx(result.best_value)
+    assert last.best_activations == result.activations and result.activations
     states = [t.state for t in _trials(url, "count")]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 7
