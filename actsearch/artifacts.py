@@ -56,8 +56,10 @@ def trial_figure(activations: Sequence[str], telemetry: Sequence[dict[str, Any]]
         right.set_ylim(0, 1)
         right.set_xticks(idx, [f"layer {i}" for i in idx])
         grads = right.twinx()
-        grads.plot(idx, [t["grad_norm"] for t in telemetry], "k.-", label="grad norm")
-        grads.set_yscale("log")
+        norms = [t["grad_norm"] for t in telemetry]
+        grads.plot(idx, norms, "k.-", label="grad norm")
+        if any(n > 0 for n in norms):  # all zero (dead layers) cannot be log-scaled
+            grads.set_yscale("log")
         grads.set_ylabel("weight-gradient norm (line)")
         right.set_ylabel("fraction (bars)")
         right.legend(fontsize="x-small", loc="upper left")

@@ -222,3 +222,28 @@ def test_exact_trial_count_when_the_mirror_refreshes_every_iteration(
     assert last.best_activations == result.activations and result.activations
     states = [t.state for t in _trials(url, "count")]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 7
+
+
+def test_diverging_trials_are_pruned_with_the_reason_and_the_search_goes_on(
+        tmp_path: Path) -> None:
+    from actsearch import runner
+
+    space = _space(tmp_path, """
+model: {family: mlp, depth: 2, width: 16}
+activations: {candidates: [relu]}
+hyperparameters: {lr: {choices: [1.0e+6, 1.0e-2]}, optimizer: sgd, epochs: 4}
+sampler: {name: random}
+pruner: {name: none}
+""")
+    url = f"sqlite:///{tmp_path / 'nan.db'}"
+    result = runner.run_search(runner.SearchOptions(
+        dataset="digits", space=space, trials=6, storage=url, study="nan", seed=0,
+        compare_relu=False))
+    assert result.complete + result.pruned == 6
+    trials = _trials(url, "nan")
+    diverged = [t for t in trials if t.params["lr"] > 1]
+    assert diverged, "the sampler never picked the diverging learning rate"
+    for t in diverged:
+        assert t.state == TrialState.PRUNED
+        assert t.user_attrs["stop_reason"].startswith("diverged: loss or metric became nan/inf")
+    assert any(t.state == TrialState.COMPLETE for t in trials)
