@@ -86,12 +86,17 @@ def open_storage(url: str, *, create: bool = True) -> RDBStorage:
                          "first, or point --storage at your study database")
     if not create:
         _probe(url)
-    engine_kwargs: dict[str, Any] = {} if is_sqlite else {"pool_pre_ping": True}
+    # SQLite: wait for a busy writer from the very first connection (table creation too).
+    engine_kwargs: dict[str, Any] = ({"connect_args": {"timeout": 30}} if is_sqlite
+                                     else {"pool_pre_ping": True})
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # Readers never create or migrate tables: only the writer (a search) does.
             storage = RDBStorage(url, engine_kwargs=engine_kwargs,
-                                 heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
+                                 heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                                 skip_table_creation=not create,
+                                 skip_compatibility_check=not create)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise UsageError(f"cannot open storage {masked(url)}: {_first_line(exc)}; check the URL "
                          "and that the database server is running") from None

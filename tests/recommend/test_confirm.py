@@ -33,10 +33,13 @@ def test_confirm_then_recommend_states_the_verdict(storage_url: str, tmp_path: P
     assert c["n"] == 3 and c["relu_n"] == 3 and c["seeds"] == [0, 1, 2]
     assert rec["verdict"] in ("better than ReLU", "no significant difference", "worse than ReLU")
     assert c["ci_low"] <= c["difference"] <= c["ci_high"]
-    assert rec["importance"] and all(v >= 0 for v in rec["importance"].values())
     storage = open_storage(storage_url, create=False)
     complete = storage.get_all_trials(storage.get_study_id_from_name("c"),
                                       states=(TrialState.COMPLETE,))
+    if len(complete) >= 3:  # fANOVA needs a few completed trials to explain anything
+        assert rec["importance"] and all(v >= 0 for v in rec["importance"].values())
+    else:
+        assert rec["importance"] is None
     confirmed = min(2, len(complete))  # the aggressive pruner may leave only one complete
     with session_scope(storage.engine) as session:
         runs = session.scalar(select(func.count()).select_from(ConfirmationRun))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -99,9 +100,13 @@ def test_default_options_search_digits_and_report_relu_comparison(tmp_path: Path
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 3
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate, timeout: float = 300.0,  # type: ignore[no-untyped-def]
+              process: subprocess.Popen[Any] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            err = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"the search exited ({process.returncode}) first: {err}")
         try:
             if predicate():
                 return
@@ -116,13 +121,13 @@ def test_resume_after_driver_sigkill(tmp_path: Path) -> None:
     args = ["search", "--dataset", "digits", "--space", _space(tmp_path, SLOW), "--trials", "6",
             "--storage", url, "--study", "resume", "--no-compare-relu"]
     driver = subprocess.Popen([sys.executable, "-m", "actsearch", *args],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def mid_study() -> bool:
         states = [t.state for t in _trials(url, "resume")]
         return states.count(TrialState.COMPLETE) >= 1 and TrialState.RUNNING in states
 
-    _wait_for(mid_study)
+    _wait_for(mid_study, process=driver)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     assert TrialState.RUNNING in [t.state for t in _trials(url, "resume")]
@@ -150,7 +155,7 @@ def test_killed_worker_fails_its_trial_and_the_search_goes_on(tmp_path: Path) ->
         return any(t.state == TrialState.RUNNING and t.intermediate_values
                    for t in _trials(url, "workers"))
 
-    _wait_for(training)
+    _wait_for(training, process=driver)
     workers = [p for p in psutil.Process(driver.pid).children(recursive=True)
                if "TrialWorker" in " ".join(p.cmdline())]
     assert workers, "no Ray worker process found"
