@@ -9,8 +9,11 @@ confirmation ends. Both are read by ``actsearch dashboard`` (optuna-dashboard).
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +72,43 @@ def trial_figure(activations: Sequence[str], telemetry: Sequence[dict[str, Any]]
     return target
 
 
-def upload_trial_figure(storage: RDBStorage, store: FileSystemArtifactStore, trial_id: int,
-                        activations: Sequence[str],
-                        telemetry: Sequence[dict[str, Any]]) -> str:
-    """Render and attach the figure to a trial (which must still be RUNNING)."""
+def render_trial_png(activations: Sequence[str], telemetry: Sequence[dict[str, Any]]) -> bytes:
+    """The trial figure as PNG bytes (runs in a renderer process, see :class:`Renderer`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = trial_figure(activations, telemetry, Path(tmp) / "layers.png")
+        return trial_figure(activations, telemetry, Path(tmp) / "layers.png").read_bytes()
+
+
+def _lower_priority() -> None:
+    os.nice(10)  # figures wait; training does not
+
+
+class Renderer:
+    """Draws trial figures in one low-priority process.
+
+    Matplotlib holds the GIL for a tenth of a second per figure; drawn in the driver it
+    would stall the search loop (and through it the workers), so it is drawn elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def png(self, activations: Sequence[str], telemetry: Sequence[dict[str, Any]]) -> bytes:
+        if self._pool is None:  # started on first use: searches without figures pay nothing
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                             initializer=_lower_priority)
+        return self._pool.submit(render_trial_png, list(activations), list(telemetry)).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def upload_trial_figure(storage: RDBStorage, store: FileSystemArtifactStore, trial_id: int,
+                        png: bytes) -> str:
+    """Attach a rendered figure to a trial (which must still be RUNNING)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "layers.png"
+        path.write_bytes(png)
         return upload_artifact(artifact_store=store, file_path=str(path),
                                study_or_trial=storage.get_trial(trial_id), storage=storage,
                                mimetype="image/png")

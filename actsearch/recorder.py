@@ -20,7 +20,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from actsearch.artifacts import upload_trial_figure
+from actsearch.artifacts import Renderer, upload_trial_figure
 from actsearch.recommend import refresh_recommendation
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class TrialRecorder:
     def __init__(self, storage: RDBStorage, dataset: str,
                  store: FileSystemArtifactStore | None) -> None:
         self.storage, self.dataset, self.store = storage, dataset, store
+        self.renderer = Renderer()
         self.queue: queue.Queue[EndedTrial | None] = queue.Queue()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._work, name="trial-recorder", daemon=True)
@@ -56,6 +57,7 @@ class TrialRecorder:
         """Write everything handed over, then stop."""
         self.queue.put(None)
         self.thread.join()
+        self.renderer.close()
         if self.error is not None:
             raise self.error
 
@@ -73,9 +75,9 @@ class TrialRecorder:
             self.storage.set_trial_user_attr(ended.trial_id, key, value)
         if self.store is not None and ended.state != TrialState.FAIL:
             try:
-                upload_trial_figure(self.storage, self.store, ended.trial_id, ended.activations,
-                                    ended.attrs.get("telemetry") or [])
-            except (OSError, ValueError) as exc:  # a figure is not worth losing a trial
+                png = self.renderer.png(ended.activations, ended.attrs.get("telemetry") or [])
+                upload_trial_figure(self.storage, self.store, ended.trial_id, png)
+            except (OSError, ValueError, RuntimeError) as exc:  # not worth losing a trial
                 log.warning("trial figure not attached: %s", exc)
         self.storage.set_trial_state_values(ended.trial_id, ended.state, ended.values)
         if ended.improved:  # a better trial: the served recommendation follows at once

@@ -110,13 +110,15 @@ def actsearch_epochs(data: Dataset, acts: tuple[str, ...], lr: float, epochs: in
 Loop = Callable[..., Any]
 
 
-def run_actsearch(data: Dataset, trials: int, epochs: int, workdir: Path) -> dict[str, Any]:
+def run_actsearch(data: Dataset, trials: int, epochs: int, workdir: Path,
+                  artifacts: bool) -> dict[str, Any]:
     space = workdir / "anchor.yaml"
     space.write_text(SPACE.replace("EPOCHS", str(epochs)))
     start = time.perf_counter()
+    storage = f"sqlite:///{workdir / f'a{artifacts}.db'}"
     result = run_search(SearchOptions(dataset="digits", space=str(space), trials=trials,
-                                      workers=2, storage=f"sqlite:///{workdir / 'a.db'}",
-                                      study="bench", compare_relu=False))
+                                      workers=2, storage=storage, study="bench",
+                                      compare_relu=False, artifacts=artifacts))
     wall = time.perf_counter() - start
     return {"wall": wall, "epochs": result.epochs_trained, "epoch_seconds": result.epoch_seconds,
             "best": result.best_value}
@@ -193,8 +195,12 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows["actsearch (Ray, 2 workers, SQLite)"] = run_actsearch(data, args.trials,
-                                                                   args.epochs, work)
+        # Like for like: the peers draw no per-trial figures, so the first row doesn't
+        # either; the second is actsearch's default (a dashboard figure per trial).
+        rows["actsearch (Ray, 2 workers, SQLite)"] = run_actsearch(
+            data, args.trials, args.epochs, work, artifacts=False)
+        rows["actsearch, with per-trial dashboard figures (default)"] = run_actsearch(
+            data, args.trials, args.epochs, work, artifacts=True)
         rows["plain Optuna n_jobs=2, user loop"] = run_optuna(data, args.trials, args.epochs,
                                                               typical_epochs)
         rows["plain Optuna n_jobs=2, actsearch loop"] = run_optuna(data, args.trials,
