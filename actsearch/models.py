@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from actsearch.activations import create, width_factor
@@ -183,13 +182,3 @@ def hidden_activations(model: nn.Module) -> list[nn.Module]:
     """The activation module of each hidden layer, in order."""
     return [m.activation for m in model.modules() if isinstance(m, HiddenBlock)]
 
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable scalars."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch's global RNG (initialisation, dropout) and return a generator for batching."""
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)

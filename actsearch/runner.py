@@ -18,13 +18,12 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
 import ray
-from optuna.distributions import BaseDistribution
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 from ray.exceptions import RayActorError
@@ -276,7 +275,7 @@ class Search:
         trial.set_user_attr("activations", list(config.model.activations))  # for progress
         frozen = optuna.trial.create_trial(
             state=TrialState.RUNNING, params=trial.params,
-            distributions=_distributions(trial), user_attrs={
+            distributions=dict(trial.distributions), user_attrs={
                 **trial.user_attrs, **attrs, "attempt": attempt, "driver": self.identity,
                 "node": slot.node,
                 "activations": list(config.model.activations),
@@ -415,9 +414,10 @@ class Search:
         assert self.pool is not None
         last_beat = time.monotonic()
         while True:
+            finished = self.finished()  # launching changes neither count below
             for slot in self.pool.slots:
                 busy = {live.slot.actor for live in self.live.values()}
-                wanted = self.finished() + len(self.live) + self.others_running
+                wanted = finished + len(self.live) + self.others_running
                 if slot.actor not in busy and wanted < self.options.trials:
                     self._launch(slot)
             heads = {queue[0]: key for key, queue in self.queues.items() if queue}
@@ -507,10 +507,6 @@ def _best(trials: list[FrozenTrial]) -> FrozenTrial | None:
     return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
 
 
-def _distributions(trial: optuna.Trial) -> dict[str, BaseDistribution]:
-    return dict(trial.distributions)
-
-
 def _telemetry_attrs(result: EpochResult) -> dict[str, Any]:
     """Per-layer telemetry plus flat summaries the dashboard's trial table can sort by."""
     layers = result.telemetry_dicts()
@@ -542,6 +538,3 @@ def run_search(options: SearchOptions,
             search.ray_session.stop()
     return result
 
-
-def result_dict(result: SearchResult) -> dict[str, Any]:
-    return asdict(result)

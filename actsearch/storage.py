@@ -16,8 +16,6 @@ import os
 import socket
 import sqlite3
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from actsearch.errors import ActsearchError, UsageError
+from actsearch.errors import UsageError
 
 META_KEY = "actsearch"
 HEARTBEAT_SECONDS = 10
@@ -124,15 +122,6 @@ def _probe(url: str) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-@contextmanager
-def storage_errors(url: str) -> Iterator[None]:
-    """Turn driver errors during use into the library's runtime error."""
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        raise ActsearchError(f"storage {masked(url)} failed: {_first_line(exc)}") from exc
 
 
 # --- Studies ----------------------------------------------------------------------------

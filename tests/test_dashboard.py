@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,16 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
 from tests.search.test_search_cli import AGGRESSIVE, _space
 
 pytestmark = pytest.mark.slow
 PNG = b"\x89PNG\r\n\x1a\n"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_dashboard_serves_study_trials_note_and_figures(tmp_path: Path) -> None:
@@ -33,7 +28,7 @@ def test_dashboard_serves_study_trials_note_and_figures(tmp_path: Path) -> None:
          "--no-compare-relu"], capture_output=True, text=True, env=env, timeout=300,
         check=False)
     assert search.returncode == 0, search.stderr
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "actsearch", "dashboard", "--storage", url,
                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)

@@ -4,7 +4,6 @@ PostgreSQL storage: trials record the node they ran on, and both nodes ran trial
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from actsearch.storage import open_storage
+from tests.conftest import free_port
 from tests.search.test_search_cli import _space
 
 pytestmark = pytest.mark.slow
@@ -26,11 +26,6 @@ pruner: {name: none}
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _env() -> dict[str, str]:
     # The job's entrypoint (`actsearch ...`) must be on the PATH the cluster sees.
@@ -40,7 +35,7 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture
 def cluster() -> Iterator[str]:
-    head, dashboard = _free_port(), _free_port()
+    head, dashboard = free_port(), free_port()
     ray = str(BIN / "ray")
     common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,10 @@ import httpx
 import pytest
 
 from tests.api.conftest import populate
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 TOKEN = "test-write-token"
@@ -32,7 +27,7 @@ TOKEN = "test-write-token"
 def server(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     populate(url)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ACTSEARCH_API_TOKEN": TOKEN}
     proc = subprocess.Popen([sys.executable, "-m", "actsearch", "serve", "--port", str(port),
                              "--storage", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
