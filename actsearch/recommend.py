@@ -1,33 +1,43 @@
-"""Recommendations: what to use for a dataset, how sure we are, and what mattered.
+"""Recommendations: what to use for a dataset, judged against what a user would do instead.
 
 A recommendation is precomputed when a search or a confirmation ends and stored per dataset
 (``actsearch_recommendations``), so the CLI and the API serve it with one primary-key read;
 both call :func:`recommend`, so they give the same answer.
 
 Without confirmation the answer is the best search trial (by validation score) and says it
-is unconfirmed. With confirmation the confirmed configuration with the best mean
-*validation* score over seeds is recommended (the test split chooses nothing), and its mean
-test score is compared with its all-ReLU twin by Welch's t-test.
+is unconfirmed. After ``actsearch confirm`` every side has its top configurations retrained
+over seeds: the per-layer search (``search``), and its baselines searched with the same
+budget (``tuned_relu``, ``uniform``; see :mod:`actsearch.baselines`). The recommended
+configuration is the best by mean *validation* score over seeds among all sides (the test
+split chooses nothing); a side beats a simpler one only by more than the standard error of
+the difference, so ties go to the simpler side (tuned ReLU, then uniform). The verdicts
+compare the per-layer search's confirmed best with each baseline's on the test split
+(:mod:`actsearch.stats`), and name the baseline.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from optuna.storages import RDBStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
+from actsearch.baselines import SIDES
 from actsearch.errors import UsageError
-from actsearch.stats import compare
+from actsearch.stats import Comparison, compare
 from actsearch.storage import META_KEY, find_study, study_meta
 from actsearch.tables import ConfirmationRun, RecommendationRow, ensure_tables, session_scope
 
-UNCONFIRMED = "unconfirmed: one run per configuration; run `actsearch confirm STUDY`"
+
+def unconfirmed_notice(study: str) -> str:
+    return (f"unconfirmed: one run per configuration, no tuned baseline; run `actsearch "
+            f"confirm {study}`")
 
 
 @dataclass(frozen=True)
@@ -43,12 +53,28 @@ class Recommendation:
         study: The study the trial belongs to.
         trial: The trial's number in that study.
         n_trials: Finished trials behind the answer (all studies of the dataset).
-        verdict: ``better than ReLU``, ``no significant difference``, ``worse than ReLU``,
-            or the unconfirmed notice.
-        confirmation: Test scores over seeds vs the all-ReLU twin (mean, std, difference,
-            confidence interval, p-value), when confirmed.
+        verdict: The per-layer search against tuned ReLU (``better than tuned ReLU``, ``no
+            significant difference from tuned ReLU``, ``worse than tuned ReLU``), or the
+            unconfirmed notice.
+        confirmation: That comparison over seeds (``mean``/``std``/``n`` of the per-layer
+            search's confirmed best, ``baseline`` and ``baseline_mean``/``_std``/``_n``, the
+            difference, its confidence interval, p-value, ``validation_mean``, ``seeds``).
         importance: Share of the search's outcome explained by each parameter (fANOVA).
-        final: The search's closing single-seed comparison, when it reached it.
+        final: The search's closing single-seed glance (best and its untuned ReLU twin).
+        side: Where the recommended configuration comes from: ``search``, ``tuned_relu`` or
+            ``uniform``.
+        verdicts: The per-layer search against each confirmed baseline, by baseline.
+        comparisons: Those comparisons in full, by baseline.
+        baselines: Each confirmed baseline's best configuration (``study``, ``trials``,
+            ``activations``, ``params``, ``test_mean``, ``test_std``, ``n``,
+            ``validation_mean``).
+        ablation: The per-layer best against its untuned all-ReLU twin (same shape and
+            hyperparameters): how much the activations alone change; never the verdict.
+        source: ``studies`` (this storage's studies) or ``knowledge base`` (the shipped one).
+        importance_about: What ``importance`` measured: the evaluator, its trials and study.
+            It is the per-layer search's (where activations vary), whichever side is
+            recommended; optuna-dashboard's importance panel recomputes with its own
+            evaluator and trials, so its numbers may differ.
     """
 
     dataset: str
@@ -63,6 +89,13 @@ class Recommendation:
     confirmation: dict[str, Any] | None
     importance: dict[str, float] | None
     final: dict[str, Any] | None
+    side: str = "search"
+    verdicts: dict[str, str] = field(default_factory=dict)
+    comparisons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ablation: dict[str, Any] | None = None
+    source: str = "studies"
+    importance_about: str | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -72,18 +105,110 @@ class Recommendation:
         return asdict(self)
 
 
-def _dataset_studies(storage: RDBStorage, dataset: str) -> list[tuple[int, str, dict[str, Any]]]:
-    found = []
-    for study in storage.get_all_studies():  # one query; trials are not loaded
-        meta = study.user_attrs.get(META_KEY) or {}
-        if meta.get("dataset") == dataset:
-            found.append((study._study_id, study.study_name, study.user_attrs))
-    return found
+@dataclass(frozen=True)
+class _Study:
+    study_id: int
+    name: str
+    attrs: dict[str, Any]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        meta = self.attrs.get(META_KEY) or {}
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def side(self) -> str:
+        return study_side(self.meta)
+
+
+def study_side(meta: dict[str, Any]) -> str:
+    """``tuned_relu``, ``uniform`` or ``search``: what kind of search a study ran."""
+    if meta.get("baseline_kind"):
+        return str(meta["baseline_kind"])
+    spec = meta.get("space_spec") or {}
+    acts = spec.get("activations") or {}
+    if meta.get("choices") == ["relu"]:
+        return "tuned_relu"
+    if acts.get("per_layer") is False:
+        return "uniform"
+    return "search"
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """One configuration retrained over seeds."""
+
+    study: _Study
+    trial: FrozenTrial
+    val: tuple[float, ...]
+    test: tuple[float, ...]
+    outcomes: tuple[tuple[float, ...], ...] | None
+    seeds: tuple[int, ...]
+
+    @property
+    def val_mean(self) -> float:
+        return float(np.mean(self.val))
+
+    def compare_with(self, other: Confirmed, baseline: str) -> Comparison:
+        return compare(self.test, other.test, baseline=baseline, outcomes=self.outcomes,
+                       baseline_outcomes=other.outcomes)
+
+    def compare_with_seeds_only(self, other: Confirmed) -> Comparison:
+        """The same comparison ignoring test-example noise (for calibration reports)."""
+        return compare(self.test, other.test)
+
+
+def _confirmed(runs: list[ConfirmationRun], study: _Study,
+               trial: FrozenTrial) -> Confirmed | None:
+    usable = sorted((r for r in runs if math.isfinite(r.val) and math.isfinite(r.test)),
+                    key=lambda r: r.seed)
+    if len(usable) < 2:  # a t-test needs two seeds
+        return None
+    outcomes = None
+    if all(r.test_outcomes for r in usable):
+        outcomes = tuple(tuple(r.test_outcomes or ()) for r in usable)
+    return Confirmed(study, trial, tuple(r.val for r in usable), tuple(r.test for r in usable),
+                     outcomes, tuple(r.seed for r in usable))
+
+
+def _tie_margin(a: Confirmed, b: Confirmed) -> float:
+    """The standard error of the difference of two mean validation scores."""
+    return math.sqrt(float(np.var(a.val, ddof=1)) / len(a.val)
+                     + float(np.var(b.val, ddof=1)) / len(b.val))
+
+
+def choose(best: dict[str, Confirmed]) -> Confirmed:
+    """The best side by mean validation score; a side must beat every simpler one by more
+    than the standard error of the difference, else the simpler one is kept."""
+    chosen: Confirmed | None = None
+    for side in SIDES:
+        candidate = best.get(side)
+        if candidate is None:
+            continue
+        if chosen is None or candidate.val_mean - chosen.val_mean > _tie_margin(candidate,
+                                                                                chosen):
+            chosen = candidate
+    assert chosen is not None, "choose() needs at least one side"
+    return chosen
+
+
+def _dataset_studies(storage: RDBStorage, dataset: str) -> list[_Study]:
+    return [_Study(s._study_id, s.study_name, s.user_attrs)
+            for s in storage.get_all_studies()  # one query; trials are not loaded
+            if (s.user_attrs.get(META_KEY) or {}).get("dataset") == dataset]
 
 
 def studied_datasets(storage: RDBStorage) -> list[str]:
     return sorted({(s.user_attrs.get(META_KEY) or {}).get("dataset") or "?"
                    for s in storage.get_all_studies()} - {"?"})
+
+
+def _summary(c: Confirmed, n_trials: int) -> dict[str, Any]:
+    return {"study": c.study.name, "trial": c.trial.number, "trials": n_trials,
+            "activations": list(c.trial.user_attrs.get("activations", [])),
+            "params": dict(c.trial.params), "test_mean": float(np.mean(c.test)),
+            "test_std": float(np.std(c.test, ddof=1)), "n": len(c.test),
+            "validation_mean": c.val_mean}
 
 
 def build_recommendation(storage: RDBStorage, dataset: str) -> Recommendation:
@@ -93,57 +218,126 @@ def build_recommendation(storage: RDBStorage, dataset: str) -> Recommendation:
         known = ", ".join(studied_datasets(storage)) or "none yet"
         raise UsageError(f"no study of dataset {dataset!r} in this storage (studied: {known}); "
                          f"run `actsearch search --dataset {dataset}` first")
-    candidates = []
-    n_trials = 0
-    for study_id, name, attrs in studies:
-        finished = storage.get_all_trials(study_id, deepcopy=False,
+    complete: dict[tuple[str, int], tuple[_Study, FrozenTrial]] = {}
+    finished_per_study: dict[str, int] = {}
+    for study in studies:
+        finished = storage.get_all_trials(study.study_id, deepcopy=False,
                                           states=(TrialState.COMPLETE, TrialState.PRUNED))
-        n_trials += len(finished)
-        complete = [t for t in finished if t.state == TrialState.COMPLETE and t.value is not None]
-        candidates += [(name, attrs, t) for t in complete]
-    if not candidates:
+        finished_per_study[study.name] = len(finished)
+        complete.update({(study.name, t.number): (study, t) for t in finished
+                         if t.state == TrialState.COMPLETE and t.value is not None})
+    if not complete:
         raise UsageError(f"the studies of {dataset!r} have no completed trial yet: let a search "
                          "run longer, or with a gentler pruner")
-    by_key = {(name, t.number): (name, attrs, t) for name, attrs, t in candidates}
-    confirmed = _confirmed(storage, [name for _, name, _ in studies], by_key)
-    if confirmed is not None:
-        (name, attrs, trial), comparison = confirmed
-    else:
-        name, attrs, trial = max(candidates, key=lambda c: (c[2].value, -c[2].number))
-        comparison = None
-    meta = attrs.get(META_KEY) or {}
+    searched, twins = _runs(storage, [s.name for s in studies])
+    best: dict[str, Confirmed] = {}
+    for key, runs in searched.items():
+        if key not in complete:
+            continue
+        confirmed = _confirmed(runs, *complete[key])
+        side = complete[key][0].side
+        if side not in SIDES:  # e.g. the corpus's A/A calibration studies
+            continue
+        if confirmed is not None and (side not in best
+                                      or confirmed.val_mean > best[side].val_mean):
+            best[side] = confirmed
+    n_trials = sum(finished_per_study.values())
+    if not best:
+        study, trial = max(complete.values(), key=lambda st: (st[1].value, -st[1].number))
+        parent = _search_study(studies, study)
+        return _recommendation(dataset, study, trial, n_trials, explained=parent,
+                               verdict=unconfirmed_notice(parent.name))
+    chosen = choose(best)
+    challenger = best.get("search") or best.get("uniform")
+    comparisons: dict[str, Comparison] = {}
+    if challenger is not None:
+        for baseline in ("tuned_relu", "uniform"):
+            if baseline in best and baseline != challenger.study.side:
+                comparisons[baseline] = challenger.compare_with(best[baseline], baseline)
+    confirmation = None
+    verdict = (f"confirmed over seeds, but without a tuned ReLU baseline: run `actsearch "
+               f"confirm {_search_study(studies, chosen.study).name}`")
+    if "tuned_relu" in comparisons and challenger is not None:
+        confirmation = {**comparisons["tuned_relu"].to_dict(),
+                        "validation_mean": challenger.val_mean,
+                        "seeds": list(challenger.seeds), "study": challenger.study.name,
+                        "trial": challenger.trial.number}
+        verdict = comparisons["tuned_relu"].verdict
+    elif chosen.study.side == "tuned_relu" and len(best) == 1:
+        verdict = "ReLU only: the searched space holds no other activation"
+    ablation = None
+    search_best = best.get("search")
+    if search_best is not None:
+        key = (search_best.study.name, search_best.trial.number)
+        twin = _confirmed(twins.get(key, []), search_best.study, search_best.trial)
+        if twin is not None:
+            ablation = search_best.compare_with(twin, "relu_twin").to_dict()
+    return _recommendation(
+        dataset, chosen.study, chosen.trial, n_trials, verdict=verdict,
+        explained=_search_study(studies, chosen.study),
+        confirmation=confirmation, side=chosen.study.side,
+        verdicts={k: c.verdict for k, c in comparisons.items()},
+        comparisons={k: c.to_dict() for k, c in comparisons.items()},
+        baselines={side: _summary(c, finished_per_study[c.study.name])
+                   for side, c in best.items() if side != "search"},
+        ablation=ablation)
+
+
+def _search_study(studies: list[_Study], study: _Study) -> _Study:
+    """The study whose baselines ``study`` belongs to (itself when it is not a baseline)."""
+    parent = study.meta.get("baseline_of")
+    return next((s for s in studies if s.name == parent), study)
+
+
+def _recommendation(dataset: str, study: _Study, trial: FrozenTrial, n_trials: int, *,
+                    verdict: str, explained: _Study, **extra: Any) -> Recommendation:
+    assert trial.value is not None
+    importance = explained.attrs.get("importance")
+    about = None
+    if importance:
+        count = explained.attrs.get("importance_trials")
+        about = (f"fANOVA (seed 0) over {count or 'the'} completed trials of study "
+                 f"{explained.name}")
     return Recommendation(
         dataset=dataset, activations=list(trial.user_attrs.get("activations", [])),
-        params=dict(trial.params), value=float(trial.value), metric=meta.get("metric", "accuracy"),
-        study=name, trial=trial.number, n_trials=n_trials,
-        verdict=comparison["verdict"] if comparison else UNCONFIRMED,
-        confirmation=comparison, importance=attrs.get("importance"),
-        final=attrs.get("final"),
-    )
+        params=dict(trial.params), value=float(trial.value),
+        metric=study.meta.get("metric", "accuracy"), study=study.name, trial=trial.number,
+        n_trials=n_trials, verdict=verdict, confirmation=extra.pop("confirmation", None),
+        importance=importance, importance_about=about, final=study.attrs.get("final"),
+        **extra)
 
 
-def _confirmed(storage: RDBStorage, studies: list[str],
-               by_key: dict[tuple[str, int], Any]) -> tuple[Any, dict[str, Any]] | None:
-    """The confirmed trial with the best mean validation score, and its comparison."""
+RunsByTrial = dict[tuple[str, int], list[ConfirmationRun]]
+
+
+def _runs(storage: RDBStorage, studies: list[str]) -> tuple[RunsByTrial, RunsByTrial]:
+    """Confirmation runs of these studies by (study, trial): retrainings and ReLU twins."""
     ensure_tables(storage.engine)
-    runs: dict[tuple[str, int], dict[str, list[ConfirmationRun]]] = defaultdict(
-        lambda: defaultdict(list))
+    searched: RunsByTrial = defaultdict(list)
+    twins: RunsByTrial = defaultdict(list)
     with session_scope(storage.engine) as session:
         for run in session.scalars(select(ConfirmationRun).where(
                 ConfirmationRun.study.in_(studies))):
-            runs[(run.study, run.trial_number)][run.variant].append(run)
-    best = None
-    for key, variants in runs.items():
-        searched, relu = variants.get("searched", []), variants.get("relu", [])
-        if key not in by_key or len(searched) < 2 or len(relu) < 2:
-            continue
-        val_mean = float(np.mean([r.val for r in searched]))
-        if best is None or val_mean > best[0]:
-            result = compare([r.test for r in searched], [r.test for r in relu]).to_dict()
-            result["validation_mean"] = val_mean
-            result["seeds"] = sorted(r.seed for r in searched)
-            best = (val_mean, by_key[key], result)
-    return None if best is None else (best[1], best[2])
+            target = searched if run.variant == "searched" else twins
+            target[(run.study, run.trial_number)].append(run)
+    return searched, twins
+
+
+def confirmed_best(storage: RDBStorage, study: str) -> Confirmed | None:
+    """The configuration of ``study`` with the best mean validation score over seeds."""
+    study_id = find_study(storage, study)
+    if study_id is None:
+        return None
+    entry = _Study(study_id, study, storage.get_study_user_attrs(study_id))
+    searched, _ = _runs(storage, [study])
+    found = []
+    for (_, number), runs in searched.items():
+        trial = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id,
+                                                                                  number))
+        confirmed = _confirmed(runs, entry, trial)
+        if confirmed is not None:
+            found.append(confirmed)
+    return max(found, key=lambda c: c.val_mean) if found else None
 
 
 def refresh_recommendation(storage: RDBStorage, dataset: str) -> Recommendation:

@@ -18,7 +18,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,10 @@ from ray.exceptions import RayActorError
 
 from actsearch import __version__, metrics
 from actsearch.artifacts import artifact_store, write_study_note
+from actsearch.baselines import relu_twin
 from actsearch.data import Dataset, load_dataset
 from actsearch.errors import UsageError
+from actsearch.knowledge import KnowledgeEntry
 from actsearch.metrics import serve_metrics
 from actsearch.recommend import refresh_recommendation
 from actsearch.recorder import EndedTrial, TrialRecorder
@@ -45,6 +47,7 @@ from actsearch.storage import (
     pending_retries,
     recover_orphans,
 )
+from actsearch.strategy import Strategy, staged_params
 from actsearch.training import EpochResult, TrainConfig
 from actsearch.workers import RaySession, Slot, WorkerPool
 
@@ -61,7 +64,7 @@ class SearchOptions:
     data_path: Path | None = None
     target: str | None = None
     data_dir: Path | None = None
-    space: str = "default"
+    space: str | SearchSpace = "default"  # a shipped name, a YAML path, or a space itself
     trials: int = 20
     workers: int = 2
     epochs: int | None = None
@@ -78,6 +81,11 @@ class SearchOptions:
     artifacts: bool = True
     confirm_top_k: int = 3
     confirm_seeds: int = 5
+    baseline_of: str | None = None  # set on a baseline study: the study it is a baseline of
+    baseline_kind: str | None = None  # "tuned_relu" or "uniform"
+    strategy: Strategy | None = None  # overrides the space's (joint or staged)
+    # Where --warm-start looks besides the storage (None: the shipped knowledge base).
+    knowledge: tuple[KnowledgeEntry, ...] | None = None
 
 
 @dataclass
@@ -162,14 +170,19 @@ def default_study_name(data: Dataset, space: SearchSpace) -> str:
     return f"{data.name}-{space.name}"
 
 
-def study_metadata(data: Dataset, space: SearchSpace, path: Path | None,
+def study_metadata(data: Dataset, space: SearchSpace, options: SearchOptions,
                    epochs: int) -> dict[str, Any]:
+    """What a study records about itself: enough to reload its data and space, and to run
+    its baselines with the same budget."""
+    path = options.data_path
     return {
         "dataset": data.name, "fingerprint": data.fingerprint, "meta": data.meta,
         "metric": data.metric, "task": data.task, "space": space.name,
         "space_digest": space.digest(), "choices": space.activations.choices(),
         "space_spec": space.model_dump(mode="json"), "epochs": epochs,
-        "data_path": str(path) if path else None, "version": __version__,
+        "data_path": str(path.resolve()) if path else None, "target": options.target,
+        "seed": options.seed, "baseline_of": options.baseline_of,
+        "baseline_kind": options.baseline_kind, "version": __version__,
     }
 
 
@@ -177,16 +190,22 @@ class Search:
     """Runs one search; see the module docstring for the design."""
 
     def __init__(self, options: SearchOptions,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None,
+                 data: Dataset | None = None) -> None:
         _validate(options)
         settings = get_settings()
         self.options = options
         self.on_progress = on_progress or (lambda _: None)
         # Inputs are checked before anything touches the database or starts Ray.
-        self.space = load_space(options.space)
-        self.data = load_dataset(options.dataset if options.data_path is None else None,
-                                 path=options.data_path, target=options.target,
-                                 data_dir=options.data_dir or settings.data_dir)
+        space = (options.space if isinstance(options.space, SearchSpace)
+                 else load_space(options.space))
+        if options.strategy is not None:
+            strategy = space.strategy.model_copy(update={"name": options.strategy})
+            space = space.model_copy(update={"strategy": strategy})
+        self.space = space
+        self.data = data or load_dataset(
+            options.dataset if options.data_path is None else None, path=options.data_path,
+            target=options.target, data_dir=options.data_dir or settings.data_dir)
         self.epochs = options.epochs or self.space.hyperparameters.epochs
         self.url = options.storage or settings.storage
         self.address = options.address or settings.ray_address
@@ -204,11 +223,12 @@ class Search:
         self.epochs_trained = 0
         self.epoch_seconds: dict[int, float] = {}
         self.pool: WorkerPool | None = None
+        self.warm_started: list[str] = []  # datasets whose configurations were enqueued
 
     # --- Setup ------------------------------------------------------------------------
     def _open(self) -> None:
         self.storage: RDBStorage = open_storage(self.url)
-        meta = study_metadata(self.data, self.space, self.options.data_path, self.epochs)
+        meta = study_metadata(self.data, self.space, self.options, self.epochs)
         self.study_id = create_or_load_study(self.storage, self.name, meta)
         recover_orphans(self.storage, self.name)
         self.mirror = optuna.create_study(
@@ -225,26 +245,22 @@ class Search:
             self._warm_start()
 
     def _warm_start(self) -> None:
-        """Enqueue the best configurations of the most similar studied datasets that fit."""
+        """Enqueue the best configurations of the most similar known datasets that fit.
+
+        Known: the studies in this storage and the shipped knowledge base.
+        """
+        from actsearch.knowledge import fits, params_for_space
         from actsearch.similar import similar_datasets
 
         for similar in similar_datasets(self.storage, self.data.meta, k=3,
-                                        exclude={self.data.name}):
-            params = similar.recommendation.params
-            # It fits this space only if Optuna, given these values, samples exactly them:
-            # same parameter names, every value inside its range or choice list.
-            probe = optuna.create_study(direction="maximize")
-            probe.enqueue_trial(params)
-            trial = probe.ask()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # out-of-range enqueued values warn
-                try:
-                    self.space.suggest_config(trial, self.data)
-                except ValueError:  # a categorical value outside this space's choices
-                    continue
-            if trial.params == params:
+                                        exclude={self.data.name},
+                                        knowledge=self.options.knowledge):
+            rec = similar.recommendation
+            params = params_for_space(rec.params, len(rec.activations), self.space)
+            if fits(self.space, params, self.data):
                 self.mirror.enqueue_trial(params,
                                           user_attrs={"warm_start_from": similar.dataset})
+                self.warm_started.append(similar.dataset)
 
     def _refresh(self) -> None:
         """Copy finished trials of the database (earlier runs, other drivers) into the mirror."""
@@ -269,6 +285,8 @@ class Search:
             attempt = failed.attempt + 1
             attrs = {"retry_of": failed.number}
             self.mirror.enqueue_trial(failed.params, skip_if_exists=False)
+        else:
+            self._enqueue_stage()
         trial = self.mirror.ask()
         config = self.space.suggest_config(trial, self.data, epochs=self.epochs,
                                            seed=self.options.seed + trial.number)
@@ -294,6 +312,18 @@ class Search:
         for _ in range(min(2, self.epochs)):  # keep the next epoch queued behind the current
             self._submit_epoch(key)
         return live
+
+    def _enqueue_stage(self) -> None:
+        """A staged search fixes the parameters of its current stage (the sampler fills in
+        the rest); enqueued configurations (warm start) go first."""
+        strategy = self.space.strategy
+        trials = self.mirror.get_trials(deepcopy=False)
+        if strategy.name != "staged" or any(t.state == TrialState.WAITING for t in trials):
+            return
+        fixed = staged_params(trials, self.options.trials, strategy.relu_share,
+                              self.space.activations.per_layer)
+        if fixed:
+            self.mirror.enqueue_trial(fixed, skip_if_exists=False)
 
     def _submit_epoch(self, key: int) -> None:
         live = self.live[key]
@@ -409,6 +439,7 @@ class Search:
             return
         self.storage.set_study_user_attr(self.study_id, "importance",
                                          {k: round(float(v), 4) for k, v in importance.items()})
+        self.storage.set_study_user_attr(self.study_id, "importance_trials", len(complete))
 
     def _loop(self, start: float) -> None:
         assert self.pool is not None
@@ -467,22 +498,23 @@ class Search:
         return _best(self.storage.get_all_trials(self.study_id, deepcopy=False))
 
     def _final(self) -> dict[str, dict[str, float]]:
-        """Retrain the best configuration and its all-ReLU twin; score both on val and test.
+        """Retrain the best configuration and its untuned all-ReLU twin; score both.
 
-        This is the only place the test split is used: to report, after everything is chosen.
+        A single-seed glance, not a verdict (``actsearch confirm`` compares against baselines
+        searched as hard). The test split is used only here and in confirmations: to report,
+        after everything is chosen.
         """
         best = self._best_trial()
         if best is None or self.pool is None:
             return {}
         config = self.space.suggest_config(optuna.trial.FixedTrial(best.params), self.data,
                                            epochs=self.epochs, seed=self.options.seed)
-        relu = replace(config, model=replace(
-            config.model, activations=("relu",) * len(config.model.activations),
-            activation_params=()))
+        relu = relu_twin(config)
         actors = [self.pool.slots[i % len(self.pool.slots)].actor for i in range(2)]
-        best_scores, relu_scores = ray.get([actors[0].evaluate.remote(config),
-                                            actors[1].evaluate.remote(relu)])
-        final = {"best": best_scores, "relu": relu_scores}
+        best_run, relu_run = ray.get([actors[0].evaluate.remote(config),
+                                      actors[1].evaluate.remote(relu)])
+        final = {key: {"val": run.val, "test": run.test, "epochs": float(run.epochs)}
+                 for key, run in (("best", best_run), ("relu", relu_run))}
         self.storage.set_study_user_attr(self.study_id, "final", final)
         return final
 

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
         api_token: Bearer token for the API's write endpoints (unset disables them).
         api_read_token: Bearer token for read endpoints (unset leaves them open).
         metrics_port: Port of the search driver's Prometheus endpoint (0 = off).
+        knowledge_base: A knowledge-base file to answer unseen datasets from, instead of the
+            one shipped in the package (``actsearch corpus distill`` writes one).
     """
 
     model_config = SettingsConfigDict(env_prefix="ACTSEARCH_", env_file=".env", extra="ignore")
@@ -33,6 +35,7 @@ class Settings(BaseSettings):
     api_token: str | None = None
     api_read_token: str | None = None
     metrics_port: int = 0
+    knowledge_base: Path | None = None
 
 
 @lru_cache(maxsize=1)

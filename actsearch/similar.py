@@ -1,5 +1,7 @@
-"""Recommendations for datasets never searched: nearest studied datasets by meta-features.
+"""Recommendations for datasets never searched: the nearest known datasets by meta-features.
 
+Known datasets are those studied in the user's storage plus the shipped knowledge base
+(:mod:`actsearch.knowledge`); a dataset in both is answered from the user's studies.
 Distance is Euclidean over log sample count, log feature count, log class count and class
 balance; a different task type (classification vs regression) adds a large penalty, since
 an answer for one says little about the other.
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +21,9 @@ from optuna.storages import RDBStorage
 
 from actsearch.data import infer_task, meta_features
 from actsearch.errors import UsageError
+from actsearch.knowledge import KnowledgeEntry, load_knowledge
 from actsearch.recommend import Recommendation, recommend
+from actsearch.stats import NO_DIFFERENCE
 from actsearch.storage import META_KEY
 
 TASK_PENALTY = 10.0
@@ -29,6 +35,40 @@ class Similar:
     distance: float
     meta: dict[str, Any]
     recommendation: Recommendation
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How the per-layer search fared against tuned ReLU on the neighbours."""
+
+    better: int
+    tie: int
+    worse: int
+    unconfirmed: int
+
+    def sentence(self) -> str:
+        judged = self.better + self.tie + self.worse
+        if not judged:
+            return "no neighbour has been confirmed against tuned ReLU yet"
+        return (f"on {judged} confirmed neighbours, per-layer search beat tuned ReLU on "
+                f"{self.better}, tied on {self.tie} and lost on {self.worse}")
+
+
+@dataclass(frozen=True)
+class UnseenAnswer:
+    """What to try on a dataset never searched, and why."""
+
+    query: dict[str, Any]
+    recommendation: Recommendation
+    neighbours: list[Similar]
+    evidence: Evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "recommendation": self.recommendation.to_dict(),
+                "neighbours": [{"dataset": s.dataset, "distance": s.distance, "meta": s.meta,
+                                "recommendation": s.recommendation.to_dict()}
+                               for s in self.neighbours],
+                "evidence": {**asdict(self.evidence), "summary": self.evidence.sentence()}}
 
 
 def _vector(meta: dict[str, Any]) -> np.ndarray:
@@ -56,20 +96,91 @@ def studied_meta(storage: RDBStorage) -> dict[str, dict[str, Any]]:
     return found
 
 
-def similar_datasets(storage: RDBStorage, meta: dict[str, Any], k: int = 3,
-                     exclude: set[str] | None = None) -> list[Similar]:
-    """The ``k`` nearest studied datasets that have a recommendation, nearest first."""
-    ranked = sorted((meta_distance(meta, m), name, m) for name, m in studied_meta(storage).items()
-                    if name not in (exclude or set()))
+def similar_datasets(storage: RDBStorage | None, meta: dict[str, Any], k: int = 3,
+                     exclude: set[str] | None = None,
+                     knowledge: Sequence[KnowledgeEntry] | None = None) -> list[Similar]:
+    """The ``k`` nearest known datasets that have a recommendation, nearest first.
+
+    Args:
+        storage: The user's studies (``None``: the knowledge base alone).
+        meta: The query's meta-features.
+        k: How many.
+        exclude: Dataset names to leave out.
+        knowledge: Knowledge-base entries (default: the shipped knowledge base).
+    """
+    skip = exclude or set()
+    studied = studied_meta(storage) if storage is not None else {}
+    entries = {e.dataset: e for e in (load_knowledge() if knowledge is None else knowledge)
+               if e.dataset not in studied}
+    known = {**studied, **{name: e.meta for name, e in entries.items()}}
+    ranked = sorted((meta_distance(meta, m), name, m) for name, m in known.items()
+                    if name not in skip)
     found = []
     for distance, name, m in ranked:
-        try:
-            found.append(Similar(name, round(distance, 4), m, recommend(storage, name)))
-        except UsageError:  # studied, but nothing completed yet
-            continue
+        if name in entries:
+            rec = entries[name].recommendation
+        else:
+            assert storage is not None
+            try:
+                rec = recommend(storage, name)
+            except UsageError:  # studied, but nothing completed yet
+                continue
+        found.append(Similar(name, round(distance, 4), m, rec))
         if len(found) == k:
             break
     return found
+
+
+def evidence(neighbours: Sequence[Similar]) -> Evidence:
+    counts: Counter[str] = Counter()
+    for s in neighbours:
+        verdict = s.recommendation.verdicts.get("tuned_relu", "")
+        if verdict.startswith("better"):
+            counts["better"] += 1
+        elif verdict.startswith("worse"):
+            counts["worse"] += 1
+        elif verdict.startswith(NO_DIFFERENCE):
+            counts["tie"] += 1
+        else:
+            counts["unconfirmed"] += 1
+    return Evidence(counts["better"], counts["tie"], counts["worse"], counts["unconfirmed"])
+
+
+def answer_unseen(storage: RDBStorage | None, meta: dict[str, Any], k: int = 5,
+                  exclude: set[str] | None = None) -> UnseenAnswer:
+    """The nearest known dataset's recommendation, the neighbours and their evidence.
+
+    Raises:
+        UsageError: Nothing is known: no study in the storage and no knowledge base.
+    """
+    neighbours = similar_datasets(storage, meta, k=k, exclude=exclude)
+    if not neighbours:
+        raise UsageError("no studied dataset and no knowledge base to compare with: run "
+                         "`actsearch search` on a dataset first")
+    return UnseenAnswer(query=meta, recommendation=neighbours[0].recommendation,
+                        neighbours=neighbours, evidence=evidence(neighbours))
+
+
+def known_recommendation(storage: RDBStorage | None, dataset: str) -> Recommendation:
+    """The recommendation of a dataset by name: from the user's studies, else the shipped
+    knowledge base.
+
+    Raises:
+        UsageError: Neither knows the dataset.
+    """
+    if storage is not None:
+        try:
+            return recommend(storage, dataset)
+        except UsageError:
+            entry = next((e for e in load_knowledge() if e.dataset == dataset), None)
+            if entry is None:
+                raise
+            return entry.recommendation
+    entry = next((e for e in load_knowledge() if e.dataset == dataset), None)
+    if entry is None:
+        raise UsageError(f"no study of dataset {dataset!r} and no knowledge-base entry: run "
+                         f"`actsearch search --dataset {dataset}` first, or pass --data FILE")
+    return entry.recommendation
 
 
 def meta_from_csv(content: bytes, target: str | None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from actsearch import activations
 from actsearch.data import Dataset
 from actsearch.errors import ActsearchError, UsageError
 from actsearch.models import CNNConfig, MLPConfig
+from actsearch.strategy import Strategy
 from actsearch.training import TrainConfig
 
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
@@ -177,6 +178,19 @@ class PrunerSpec(_Strict):
     percentile: float = Field(default=50.0, gt=0, lt=100)
 
 
+class StrategySpec(_Strict):
+    """How the trial budget is spent (see :mod:`actsearch.strategy`).
+
+    Attributes:
+        name: ``joint`` (everything sampled together) or ``staged`` (ReLU first while the
+            shape and hyperparameters are searched, then the activations on the best shape).
+        relu_share: The share of trials in the ReLU stage of a staged search.
+    """
+
+    name: Strategy = "joint"
+    relu_share: float = Field(default=0.5, gt=0, lt=1)
+
+
 class SearchSpace(_Strict):
     """One search space file."""
 
@@ -187,6 +201,7 @@ class SearchSpace(_Strict):
     hyperparameters: Hyperparameters = Hyperparameters()
     sampler: SamplerSpec = SamplerSpec()
     pruner: PrunerSpec = PrunerSpec()
+    strategy: StrategySpec = StrategySpec()
 
     @model_validator(mode="after")
     def _has_candidates(self) -> SearchSpace:
@@ -195,8 +210,12 @@ class SearchSpace(_Strict):
         return self
 
     def digest(self) -> str:
-        """Hash of everything that shapes the study's parameters: a study keeps one space."""
-        body = self.model_dump(exclude={"description"}, mode="json")
+        """Hash of everything that shapes the study's parameters: a study keeps one space.
+
+        The strategy only decides which values trials take, not which parameters exist, so
+        it is left out: a study may be resumed with another strategy.
+        """
+        body = self.model_dump(exclude={"description", "strategy"}, mode="json")
         body["activation_choices"] = self.activations.choices()
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -1,7 +1,8 @@
 """actsearch's own tables, beside Optuna's in the same database (SQLAlchemy 2 ORM).
 
 - ``actsearch_confirmation_runs``: one row per (study, trial, variant, seed) retraining of a
-  confirmed configuration (``searched``) or its all-ReLU twin (``relu``), with its scores.
+  confirmed configuration (``searched``) or its untuned all-ReLU twin (``relu``, an
+  ablation), with its scores and per-test-example outcomes.
 - ``actsearch_recommendations``: the current recommendation per dataset, precomputed when a
   search or a confirmation ends, so serving one is a primary-key read, not a scan of trials.
 
@@ -17,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakSet
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, Integer, String, UniqueConstraint, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -45,6 +46,8 @@ class ConfirmationRun(Base):
     val: Mapped[float] = mapped_column(Float)
     test: Mapped[float] = mapped_column(Float)
     activations: Mapped[list[str]] = mapped_column(JSON)
+    # Per test example, its share of the metric: comparisons pair them (actsearch.stats).
+    test_outcomes: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
@@ -70,7 +73,20 @@ def ensure_tables(engine: Engine) -> None:
     # Another process may create them between check and create: that is success too.
     with contextlib.suppress(IntegrityError, ProgrammingError):
         Base.metadata.create_all(engine, checkfirst=True)
+    _add_missing_columns(engine)
     _ensured.add(engine)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a table was first created (nullable, so old rows stay valid)."""
+    table = Base.metadata.tables[ConfirmationRun.__tablename__]
+    present = {c["name"] for c in inspect(engine).get_columns(table.name)}
+    for column in table.columns:
+        if column.name not in present and column.nullable:
+            kind = column.type.compile(engine.dialect)
+            # Another process may add it first: then the column is there, which is the goal.
+            with contextlib.suppress(OperationalError, ProgrammingError), engine.begin() as conn:
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 @contextmanager

@@ -190,12 +190,16 @@ class Trainer:
 
     def score(self, split: Literal["val", "test"]) -> float:
         """The dataset's metric on a split (test only for reporting a final configuration)."""
+        return float(self.outcomes(split).mean())
+
+    def outcomes(self, split: Literal["val", "test"]) -> Tensor:
+        """Per-example outcomes on a split (see :func:`outcomes`)."""
         if split == "val":
             x, y = self.x_val, self.y_val
         else:
             x, y = self._to_device(self.data.x_test, self.data.y_test,
                                    isinstance(self.model, CNN))
-        return metric(self.data.task, self.predict(x), y)
+        return outcomes(self.data.task, self.predict(x), y)
 
     def _validate(self, grad_norms: list[float]) -> tuple[float, tuple[LayerTelemetry, ...]]:
         recorder = _ActivationRecorder(self.model)
@@ -206,15 +210,25 @@ class Trainer:
         return value, recorder.summarise(grad_norms)
 
 
+def outcomes(task: str, out: Tensor, y: Tensor) -> Tensor:
+    """Each example's share of the metric: their mean is :func:`metric`.
+
+    Classification: 1 where the prediction is right, else 0. Regression: ``1 - n * e_i / S``
+    with ``e_i`` the squared error and ``S`` the total sum of squares, so the mean is R².
+    Comparisons pair these per example (see :mod:`actsearch.stats`).
+    """
+    if task == "multiclass":
+        return (out.argmax(1) == y).float()
+    if task == "binary":
+        return ((out.squeeze(1) > 0).long() == y).float()
+    residual = (out.squeeze(1) - y).square()
+    spread = (y - y.mean()).square().sum().clamp_min(1e-12)
+    return 1.0 - len(y) * residual / spread
+
+
 def metric(task: str, out: Tensor, y: Tensor) -> float:
     """Accuracy for classification, R² for regression."""
-    if task == "multiclass":
-        return float((out.argmax(1) == y).float().mean())
-    if task == "binary":
-        return float(((out.squeeze(1) > 0).long() == y).float().mean())
-    residual = (out.squeeze(1) - y).square().sum()
-    spread = (y - y.mean()).square().sum().clamp_min(1e-12)
-    return float(1.0 - residual / spread)
+    return float(outcomes(task, out, y).mean())
 
 
 def _blocks(model: nn.Module) -> list[Any]:
@@ -289,3 +303,37 @@ def train(config: TrainConfig, data: Dataset,
         if result.diverged:
             break
     return trainer, history
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A configuration trained for its whole budget, scored on validation and test.
+
+    Attributes:
+        val: Validation metric (what choices are made on).
+        test: Test metric (reported, never used to choose).
+        epochs: Epochs trained (fewer when the loss diverged).
+        test_outcomes: Per test example, its share of the metric (see :func:`outcomes`), so
+            two configurations can be compared example by example; empty when diverged.
+    """
+
+    val: float
+    test: float
+    epochs: int
+    test_outcomes: tuple[float, ...]
+
+    @property
+    def diverged(self) -> bool:
+        return math.isnan(self.val)
+
+
+def evaluate(config: TrainConfig, data: Dataset, device: str | None = None) -> Evaluation:
+    """Train ``config`` for its whole budget and score it (NaN scores when it diverged)."""
+    trainer, history = train(config, data, device)
+    if history and history[-1].diverged:
+        return Evaluation(math.nan, math.nan, len(history), ())
+    test = trainer.outcomes("test")
+    # Rounded: the outcomes are 0/1 for classification and need no more digits otherwise.
+    return Evaluation(trainer.score("val"), float(test.mean()), len(history),
+                      tuple(round(float(v), 6) for v in test.cpu()))
+

@@ -18,7 +18,7 @@ import torch
 
 from actsearch.data import Dataset
 from actsearch.errors import UsageError
-from actsearch.training import EpochResult, TrainConfig, Trainer, train
+from actsearch.training import EpochResult, Evaluation, TrainConfig, Trainer, evaluate
 
 
 class TrialWorker:
@@ -47,18 +47,12 @@ class TrialWorker:
             return None
         return self.trainer.train_epoch()
 
-    def evaluate(self, config: TrainConfig) -> dict[str, float]:
+    def evaluate(self, config: TrainConfig) -> Evaluation:
         """Train ``config`` for its whole budget and score it on validation and test.
 
-        Used only for a search's final report (the chosen configuration and its all-ReLU
-        counterpart), never to choose anything.
+        Used for confirmations and a search's closing report, never inside a search.
         """
-        trainer, history = train(config, self.data, self.device)
-        diverged = bool(history and history[-1].diverged)
-        nan = float("nan")
-        return {"val": nan if diverged else trainer.score("val"),
-                "test": nan if diverged else trainer.score("test"),
-                "epochs": float(len(history))}
+        return evaluate(config, self.data, self.device)
 
 
 @dataclass

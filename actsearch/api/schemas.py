@@ -67,21 +67,50 @@ class StudyDetail(StudySummary):
     top_trials: list[TrialOut]
 
 
-class Confirmation(BaseModel):
+class Comparison(BaseModel):
+    """A configuration's test scores over seeds against a baseline's (see actsearch.stats)."""
+
+    baseline: str = Field(description="tuned_relu, uniform or relu_twin (the ablation).")
     mean: float
     std: float
     n: int
-    relu_mean: float
-    relu_std: float
-    relu_n: int
+    baseline_mean: float
+    baseline_std: float
+    baseline_n: int
+    relu_mean: float | None = Field(default=None, description="= baseline_mean for a ReLU "
+                                                              "baseline (earlier key).")
+    relu_std: float | None = None
+    relu_n: int | None = None
     difference: float
     ci_low: float
     ci_high: float
     p_value: float
     alpha: float
+    method: str = Field(description="'seeds and test examples' or 'seeds'.")
     verdict: str
+
+
+class Confirmation(Comparison):
+    """The per-layer search's confirmed best against tuned ReLU."""
+
     validation_mean: float | None = None
     seeds: list[int] = Field(default_factory=list)
+    study: str | None = None
+    trial: int | None = None
+
+
+class Baseline(BaseModel):
+    """A baseline's confirmed best configuration."""
+
+    study: str
+    trial: int
+    trials: int = Field(description="Finished trials of the baseline study.")
+    activations: list[str]
+    params: dict[str, Any]
+    test_mean: float
+    test_std: float
+    n: int
+    validation_mean: float
 
 
 class RecommendationOut(BaseModel):
@@ -98,6 +127,16 @@ class RecommendationOut(BaseModel):
     confirmation: Confirmation | None
     importance: dict[str, float] | None
     final: dict[str, Any] | None
+    side: str = Field(description="Where the configuration comes from: search, tuned_relu "
+                                  "or uniform.")
+    verdicts: dict[str, str] = Field(description="The per-layer search against each baseline.")
+    comparisons: dict[str, Comparison]
+    baselines: dict[str, Baseline]
+    ablation: Comparison | None = Field(description="The per-layer best against its untuned "
+                                                    "ReLU twin: an ablation, not a verdict.")
+    source: Literal["studies", "knowledge base"]
+    importance_about: str | None = Field(default=None, description="What `importance` "
+                                         "measured: evaluator, trials, study.")
 
 
 class MetaFeatures(BaseModel):
@@ -123,6 +162,8 @@ class SimilarDataset(BaseModel):
 class SimilarOut(BaseModel):
     query: dict[str, Any]
     similar: list[SimilarDataset]
+    evidence: str = Field(description="How per-layer search fared against tuned ReLU on these "
+                                      "neighbours.")
     warm_start: str = Field(description="The command that warm-starts a search from these.")
 
 

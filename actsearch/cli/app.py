@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from actsearch import __version__
-from actsearch.cli import activations, studies
+from actsearch.cli import activations, corpus, studies
 from actsearch.cli.dashboard import dashboard
 from actsearch.cli.jobs import status, submit
 from actsearch.cli.recommend import datasets_app, recommend
@@ -68,6 +68,7 @@ app.command()(status)
 app.add_typer(activations.app, name="activations")
 app.add_typer(studies.app, name="studies")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(corpus.app, name="corpus")
 
 
 def _show_version(value: bool) -> None:

@@ -3,34 +3,93 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from optuna.storages import RDBStorage
 from rich.console import Console
 from rich.table import Table
 
 from actsearch.cli.activations import OutputFormat
 from actsearch.cli.options import StorageOption, storage_url
-from actsearch.data import dataset_names
+from actsearch.data import dataset_names, load_dataset
 from actsearch.recommend import Recommendation
-from actsearch.recommend import recommend as recommend_for
-from actsearch.storage import open_storage
+from actsearch.storage import check_url, open_storage
 
 console = Console()
 datasets_app = typer.Typer(help="Datasets actsearch can load by name.", no_args_is_help=True)
 
 
 def recommend(
-    dataset: Annotated[str, typer.Argument(help="Dataset name (as searched).")],
+    dataset: Annotated[str | None, typer.Argument(help="Dataset name (as searched, or a "
+                                                       "knowledge-base name).")] = None,
+    data: Annotated[Path | None, typer.Option(help="A CSV or NPZ file never searched: answer "
+                                                   "from the most similar known datasets.")
+                    ] = None,
+    target: Annotated[str | None, typer.Option(help="The CSV column to predict.")] = None,
+    neighbours: Annotated[int, typer.Option(min=1, max=50, help="Neighbours shown with --data.")
+                          ] = 5,
     storage: StorageOption = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="table or json.")
+                   ] = OutputFormat.table,
 ) -> None:
-    """The best per-layer activations and hyperparameters found so far for a dataset."""
-    rec = recommend_for(open_storage(storage_url(storage), create=False), dataset)
-    if fmt is OutputFormat.json:
-        typer.echo(json.dumps(rec.to_dict(), indent=2))
+    """The per-layer activations and hyperparameters to use for a dataset, and how sure that is.
+
+    A studied dataset is answered from its studies; a file never searched (--data) from the
+    nearest studied datasets and the shipped knowledge base.
+    """
+    from actsearch.similar import answer_unseen, known_recommendation
+
+    if (dataset is None) == (data is None):
+        raise typer.BadParameter("give a DATASET name or --data FILE (one of them)")
+    url = storage_url(storage)
+    if data is None:
+        assert dataset is not None
+        rec = known_recommendation(_open_if_there(url), dataset)
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(rec.to_dict(), indent=2))
+        else:
+            print_recommendation(rec)
         return
-    print_recommendation(rec)
+    loaded = load_dataset(path=data, target=target)
+    answer = answer_unseen(_open_if_there(url), loaded.meta, k=neighbours)
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(answer.to_dict(), indent=2))
+        return
+    console.print(f"[bold]{data}[/bold]: {loaded.meta['samples']} rows, "
+                  f"{loaded.meta['features']} features, {loaded.meta['task']}; never searched, "
+                  "so this is what worked on the most similar known datasets.", highlight=False)
+    table = Table(title="nearest known datasets", title_justify="left")
+    for column in ("dataset", "distance", "rows × features", "use", "verdict", "source"):
+        table.add_column(column, overflow="fold")
+    for s in answer.neighbours:
+        r = s.recommendation
+        table.add_row(s.dataset, f"{s.distance:.2f}", f"{s.meta['samples']} × "
+                      f"{s.meta['features']}", ", ".join(r.activations), r.verdict, r.source)
+    console.print(table)
+    console.print(f"evidence: {answer.evidence.sentence()}", highlight=False)
+    print_recommendation(answer.recommendation)
+    console.print(f"to search it yourself from these: `actsearch search --data {data}"
+                  f"{f' --target {target}' if target else ''} --warm-start`", highlight=False)
+
+
+def _open_if_there(url: str) -> RDBStorage | None:
+    """The study database, or None where there is none yet (the knowledge base still answers).
+    """
+    parsed = check_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
+        return None
+    return open_storage(url, create=False)
+
+
+SIDE_LABELS = {"search": "the per-layer search",
+               "tuned_relu": "the tuned ReLU baseline (ReLU in every layer)",
+               "uniform": "the uniform baseline (one activation in every layer)"}
+
+
+def _scores(mean: float, std: float, n: int) -> str:
+    return f"{mean:.4f} ± {std:.4f} over {n} seeds"
 
 
 def print_recommendation(rec: Recommendation) -> None:
@@ -38,26 +97,41 @@ def print_recommendation(rec: Recommendation) -> None:
                   title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
+    if rec.confirmed:
+        table.add_row("use", f"{SIDE_LABELS.get(rec.side, rec.side)}'s best configuration")
     for i, act in enumerate(rec.activations):
         table.add_row(f"layer {i}", act)
     hyper = {k: v for k, v in rec.params.items() if not k.startswith("act")}
     table.add_row("hyperparameters", ", ".join(f"{k}={v:.4g}" if isinstance(v, float)
                                                else f"{k}={v}" for k, v in hyper.items()))
     table.add_row(f"validation {rec.metric}", f"{rec.value:.4f} (search, one run)")
-    table.add_row("from", f"study {rec.study}, trial #{rec.trial}, {rec.n_trials} finished "
-                          "trials")
+    origin = f"study {rec.study}, trial #{rec.trial}, {rec.n_trials} finished trials"
+    if rec.source == "knowledge base":
+        origin = f"the shipped knowledge base ({rec.dataset}: {origin})"
+    table.add_row("from", origin)
     c = rec.confirmation
     if c:
-        table.add_row(f"test {rec.metric}", f"{c['mean']:.4f} ± {c['std']:.4f} over {c['n']} "
-                                            f"seeds; all-ReLU {c['relu_mean']:.4f} ± "
-                                            f"{c['relu_std']:.4f}")
-        table.add_row("difference", f"{c['difference']:+.4f} (95% CI {c['ci_low']:+.4f} .. "
-                                    f"{c['ci_high']:+.4f}), Welch p = {c['p_value']:.3g}")
+        table.add_row(f"per-layer test {rec.metric}", _scores(c["mean"], c["std"], c["n"]))
+    for kind, base in rec.baselines.items():
+        table.add_row(f"{kind.replace('_', ' ')} test {rec.metric}",
+                      f"{_scores(base['test_mean'], base['test_std'], base['n'])} (study "
+                      f"{base['study']}, {base['trials']} trials)")
+    for kind, comparison in rec.comparisons.items():
+        table.add_row(f"vs {kind.replace('_', ' ')}",
+                      f"{comparison['verdict']}: {comparison['difference']:+.4f} (95% CI "
+                      f"{comparison['ci_low']:+.4f} .. {comparison['ci_high']:+.4f}), p = "
+                      f"{comparison['p_value']:.3g}")
+    if rec.ablation:
+        a = rec.ablation
+        table.add_row("ablation", f"per-layer best vs its untuned ReLU twin (same shape and "
+                                  f"hyperparameters): {a['difference']:+.4f}, p = "
+                                  f"{a['p_value']:.3g}")
     table.add_row("verdict", rec.verdict)
     if rec.importance:
         acts = sum(v for k, v in rec.importance.items() if k.startswith("act"))
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(rec.importance.items())[:5])
-        table.add_row("importance", f"activations {acts:.2f} of the total; {top}")
+        table.add_row("importance", f"activations {acts:.2f} of the total; {top} "
+                                    f"({rec.importance_about or 'fANOVA'})")
     console.print(table)
 
 

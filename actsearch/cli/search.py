@@ -14,6 +14,7 @@ from rich.text import Text
 
 from actsearch.cli.options import StorageOption, storage_url
 from actsearch.runner import Progress, SearchOptions, SearchResult, run_search
+from actsearch.strategy import Strategy
 
 console = Console()
 
@@ -47,7 +48,8 @@ def _summary(result: SearchResult) -> Table:
         table.add_row(f"layer {i}", act)
     hyper = {k: v for k, v in result.best_params.items() if not k.startswith("act")}
     table.add_row("hyperparameters", ", ".join(f"{k}={_fmt(v)}" for k, v in hyper.items()))
-    for label, key in (("this configuration", "best"), ("same network, all ReLU", "relu")):
+    for label, key in (("retrained once", "best"),
+                       ("its untuned ReLU twin (ablation)", "relu")):
         scores = result.final.get(key)
         if scores:
             table.add_row(label, f"validation {_fmt(scores['val'])}, test {_fmt(scores['test'])}")
@@ -95,6 +97,10 @@ def search(
                                                   "studied datasets.")] = False,
     artifacts: Annotated[bool, typer.Option(help="Attach a figure of each trial's layers "
                                                  "for the dashboard.")] = True,
+    strategy: Annotated[Strategy | None, typer.Option(
+        help="joint: sample everything together; staged: ReLU first while shape and "
+             "hyperparameters are searched, then activations on the best [default: the "
+             "space's].")] = None,
 ) -> None:
     """Search per-layer activations and hyperparameters (resumes an existing study)."""
     if dataset is None and data is None:
@@ -106,7 +112,7 @@ def search(
         trials=trials, workers=workers, epochs=epochs, storage=storage_url(storage),
         study=study, address=address, cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial, seed=seed, compare_relu=compare_relu, confirm=confirm,
-        warm_start=warm_start, artifacts=artifacts,
+        warm_start=warm_start, artifacts=artifacts, strategy=strategy,
     )
     if console.is_terminal:
         with Live(Text("starting..."), console=console, refresh_per_second=4,
@@ -116,27 +122,38 @@ def search(
         result = run_search(options)
     console.print(_summary(result))
     if confirm:
-        console.print(f"confirmed: see `actsearch recommend {result.dataset}`")
+        console.print(f"confirmed against tuned baselines: see `actsearch recommend "
+                      f"{result.dataset}`")
+    else:
+        console.print(f"one run per configuration and no tuned baseline yet: `actsearch "
+                      f"confirm {result.study}` says whether this beats ReLU tuned as hard")
 
 
 def confirm(
     study: Annotated[str, typer.Argument(help="Study name.")],
-    top_k: Annotated[int, typer.Option(help="How many of the best trials to confirm.")] = 3,
-    seeds: Annotated[int, typer.Option(help="Seeds per configuration (and per ReLU "
-                                            "twin).")] = 5,
+    top_k: Annotated[int, typer.Option(help="How many of each side's best trials to "
+                                            "retrain.")] = 3,
+    seeds: Annotated[int, typer.Option(help="Seeds per configuration.")] = 5,
     workers: Annotated[int, typer.Option(help="Trainings at a time.")] = 2,
     storage: StorageOption = None,
     address: Annotated[str | None, typer.Option(envvar="RAY_ADDRESS",
                                                 help="Ray cluster address.")] = None,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per training.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(help="GPUs per training.")] = 0.0,
+    data: Annotated[Path | None, typer.Option(help="The study's data file, if it has moved "
+                                                   "(checked against its fingerprint).")] = None,
+    target: Annotated[str | None, typer.Option(help="The CSV column to predict [default: "
+                                                    "the study's].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where image datasets live.")] = None,
 ) -> None:
-    """Retrain the top trials and their all-ReLU twins over several seeds; test the gap."""
+    """Search the tuned baselines, retrain every side's top trials over seeds, and test the
+    per-layer search against tuned ReLU and the best uniform activation."""
     from actsearch.cli.recommend import print_recommendation
     from actsearch.confirm import ConfirmOptions, confirm_study
-    from actsearch.recommend import Recommendation
 
     rec = confirm_study(ConfirmOptions(
         study=study, storage=storage_url(storage), top_k=top_k, seeds=seeds, workers=workers,
-        address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial))
-    print_recommendation(Recommendation(**rec))
+        address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+        data_path=data, target=target, data_dir=data_dir),
+        on_event=lambda line: console.print(f"[dim]{line}[/dim]", highlight=False))
+    print_recommendation(rec)

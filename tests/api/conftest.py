@@ -40,6 +40,16 @@ def populate(url: str) -> None:
                                "act_1": CategoricalDistribution(CHOICES),
                                "lr": FloatDistribution(1e-4, 1e-1, log=True)},
                 user_attrs={"activations": acts, "epochs": 10}))
+    # digits has a tuned-ReLU baseline study, and both sides are confirmed over 4 seeds.
+    baseline = create_or_load_study(storage, "digits-default--tuned-relu", {
+        "dataset": "digits", "meta": META["digits"], "metric": "accuracy",
+        "space": "default--tuned-relu", "baseline_of": "digits-default",
+        "baseline_kind": "tuned_relu"})
+    storage.create_new_trial(baseline, template_trial=optuna.trial.create_trial(
+        state=TrialState.COMPLETE, value=0.93, params={"act": "relu", "lr": 0.02},
+        distributions={"act": CategoricalDistribution(["relu"]),
+                       "lr": FloatDistribution(1e-4, 1e-1, log=True)},
+        user_attrs={"activations": ["relu", "relu"], "epochs": 10}))
     ensure_tables(storage.engine)
     with session_scope(storage.engine) as session:
         for seed in range(4):
@@ -49,6 +59,9 @@ def populate(url: str) -> None:
             session.add(ConfirmationRun(study="digits-default", trial_number=1, variant="relu",
                                         seed=seed, val=0.94, test=0.95 + 0.001 * seed,
                                         activations=["relu", "relu"]))
+            session.add(ConfirmationRun(study="digits-default--tuned-relu", trial_number=0,
+                                        variant="searched", seed=seed, val=0.93 + 0.001 * seed,
+                                        test=0.94 + 0.003 * seed, activations=["relu", "relu"]))
     for dataset in META:
         refresh_recommendation(storage, dataset)
     storage.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -19,8 +20,8 @@ def test_healthz_and_metrics(client: TestClient) -> None:
                                              "version": client.app.version}  # type: ignore[attr-defined]
     client.get("/api/v1/recommendations/digits")
     text = client.get("/metrics").text
-    assert 'actsearch_trials{state="complete"} 9.0' in text
-    assert "actsearch_studies 3.0" in text
+    assert 'actsearch_trials{state="complete"} 10.0' in text  # 3 studies x 3, 1 baseline
+    assert "actsearch_studies 4.0" in text
     assert ('actsearch_api_requests_total{method="GET",route="/api/v1/recommendations/{dataset}",'
             'status="200"} 1.0') in text
 
@@ -34,7 +35,8 @@ def test_catalogue_and_datasets(client: TestClient) -> None:
 
 def test_studies(client: TestClient) -> None:
     studies = client.get("/api/v1/studies").json()
-    assert {s["name"] for s in studies} == {"digits-default", "wine-default", "diabetes-default"}
+    assert {s["name"] for s in studies} == {"digits-default", "wine-default", "diabetes-default",
+                                            "digits-default--tuned-relu"}
     detail = client.get("/api/v1/studies/wine-default").json()
     assert detail["complete"] == 3 and detail["top_trials"][0]["activations"] == ["gelu", "gelu"]
     missing = client.get("/api/v1/studies/nope")
@@ -46,8 +48,13 @@ def test_recommendation_confirmed_and_unconfirmed(client: TestClient) -> None:
     digits = client.get("/api/v1/recommendations/digits").json()
     assert digits["activations"] == ["gelu", "gelu"] and digits["confirmed"]
     c = digits["confirmation"]
-    assert c["n"] == 4 and c["verdict"] == digits["verdict"]
-    assert c["ci_low"] <= c["difference"] <= c["ci_high"]
+    assert c["n"] == 4 and c["verdict"] == digits["verdict"] and c["baseline"] == "tuned_relu"
+    assert (c["baseline_mean"], c["baseline_n"]) == (pytest.approx(0.9445), 4)
+    assert digits["verdict"].endswith("tuned ReLU") and digits["side"] == "search"
+    relu = digits["baselines"]["tuned_relu"]
+    assert relu["study"] == "digits-default--tuned-relu" and relu["activations"] == ["relu"] * 2
+    assert relu["n"] == 4 and relu["trials"] == 1 and digits["source"] == "studies"
+    assert digits["ablation"]["baseline"] == "relu_twin"  # the untuned twin: an ablation only
     wine = client.get("/api/v1/recommendations/wine").json()
     assert not wine["confirmed"] and wine["verdict"].startswith("unconfirmed")
     missing = client.get("/api/v1/recommendations/iris")
@@ -69,14 +76,23 @@ def test_cli_and_api_agree(client: TestClient, populated: str) -> None:
 def test_similar_by_meta_features_and_upload(client: TestClient) -> None:
     near = client.post("/api/v1/recommendations/similar", json={
         "meta": {"samples": 200, "features": 12, "classes": 3, "class_balance": 0.7,
-                 "task": "multiclass"}, "k": 2}).json()
-    assert [s["dataset"] for s in near["similar"]] == ["wine", "digits"]
-    assert near["similar"][0]["distance"] < near["similar"][1]["distance"]
-    assert near["similar"][0]["recommendation"]["dataset"] == "wine"
-    assert "--warm-start" in near["warm_start"]
+                 "task": "multiclass"}, "k": 20}).json()
+    distances = [s["distance"] for s in near["similar"]]
+    assert distances == sorted(distances)
+    # The shipped knowledge base answers beside the user's studies, each saying which it is.
+    studied = [s for s in near["similar"] if s["recommendation"]["source"] == "studies"]
+    known = [s for s in near["similar"] if s["recommendation"]["source"] == "knowledge base"]
+    assert near["similar"][0]["dataset"] == "wine" == studied[0]["recommendation"]["dataset"]
+    assert known and all(s["dataset"].startswith("keel:") for s in known)
+    assert "--warm-start" in near["warm_start"] and "tuned ReLU" in near["evidence"]
+    digits = client.post("/api/v1/recommendations/similar", json={
+        "meta": {"samples": 1797, "features": 64, "classes": 10, "class_balance": 0.95,
+                 "task": "multiclass"}, "k": 1}).json()
+    assert digits["similar"][0]["dataset"] == "digits"
+    assert digits["similar"][0]["recommendation"]["source"] == "studies"
     regression = client.post("/api/v1/recommendations/similar", json={
         "meta": {"samples": 400, "features": 9, "task": "regression"}, "k": 1}).json()
-    assert regression["similar"][0]["dataset"] == "diabetes"
+    assert regression["similar"][0]["dataset"] == "diabetes"  # the only regression known
     csv = "a,b,c,label\n" + "\n".join(f"{i},{i % 7},{i % 3},{'x' if i % 3 else 'y'}"
                                       for i in range(150))
     upload = client.post("/api/v1/recommendations/similar/upload",
@@ -129,7 +145,7 @@ def test_names_in_paths_are_data(client: TestClient, populated: str) -> None:
     for name in ("'; DROP TABLE studies; --", "wine-default' OR '1'='1", "%00", "..%2F.."):
         assert client.get(f"/api/v1/studies/{name}").status_code == 404
         assert client.get(f"/api/v1/recommendations/{name}").status_code == 404
-    assert len(open_storage(populated).get_all_studies()) == 3
+    assert len(open_storage(populated).get_all_studies()) == 4
 
 
 def test_errors_never_reveal_the_storage(tmp_path: Path) -> None:

@@ -76,9 +76,12 @@ def test_recommend_table_and_unknown_dataset(db: str) -> None:
 
 def test_read_commands_never_create_a_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'none.db'}"
-    for args in (["studies", "list"], ["recommend", "digits"], ["studies", "show", "x"]):
+    for args in (["studies", "list"], ["studies", "show", "x"]):
         result = runner.invoke(app, [*args, "--storage", url])
         assert result.exit_code == 2 and "does not exist yet" in result.stderr
+    # recommend still asks the shipped knowledge base, which does not know this name either.
+    result = runner.invoke(app, ["recommend", "digits", "--storage", url])
+    assert result.exit_code == 2 and "no study of dataset 'digits'" in result.stderr
     assert not (tmp_path / "none.db").exists()
 
 

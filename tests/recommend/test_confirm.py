@@ -1,53 +1,138 @@
-"""Confirmation end to end: search, confirm on Ray, recommend with a verdict (both databases)."""
+"""Confirmation end to end: tuned baselines searched, every side retrained on Ray, verdicts."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import sklearn.datasets
 from optuna.trial import TrialState
 from sqlalchemy import func, select
 
-from actsearch.storage import open_storage
+from actsearch.storage import list_studies, open_storage
 from actsearch.tables import ConfirmationRun, session_scope
 from tests.search.test_search_cli import AGGRESSIVE, _cli, _space
 
 pytestmark = pytest.mark.slow
 
+SMALL = """
+model: {family: mlp, depth: {low: 1, high: 2}, width: 16}
+activations: {candidates: [relu, tanh, elu]}
+hyperparameters: {lr: {low: 3.0e-3, high: 3.0e-2, log: true}, epochs: 4}
+sampler: {name: tpe, n_startup_trials: 2}
+pruner: {name: none}
+"""
 
-def test_confirm_then_recommend_states_the_verdict(storage_url: str, tmp_path: Path) -> None:
-    space = _space(tmp_path, AGGRESSIVE)
-    search = _cli("search", "--dataset", "iris", "--space", space, "--trials", "5",
-                  "--storage", storage_url, "--study", "c", "--no-compare-relu")
+# Every candidate multiplies by zero: the per-layer search can only predict a constant.
+DEAD = SMALL.replace("candidates: [relu, tanh, elu]", 'candidates: ["0 * x"]')
+
+
+def _recommend(url: str, dataset: str) -> dict:  # type: ignore[type-arg]
+    result = _cli("recommend", dataset, "--storage", url, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def _runs(url: str) -> int:
+    storage = open_storage(url, create=False)
+    with session_scope(storage.engine) as session:
+        return int(session.scalar(select(func.count()).select_from(ConfirmationRun)) or 0)
+
+
+def test_confirm_searches_baselines_once_and_names_them_in_the_verdict(
+        storage_url: str, tmp_path: Path) -> None:
+    search = _cli("search", "--dataset", "iris", "--space", _space(tmp_path, SMALL), "--trials",
+                  "3", "--storage", storage_url, "--study", "c", "--no-compare-relu", "--seed",
+                  "5", "--no-artifacts")
     assert search.returncode == 0, search.stderr
-    before = json.loads(_cli("recommend", "iris", "--storage", storage_url, "--format",
-                             "json").stdout)
-    assert before["confirmation"] is None and before["verdict"].startswith("unconfirmed")
+    before = _recommend(storage_url, "iris")
+    assert before["confirmation"] is None and before["baselines"] == {}
+    assert before["verdict"].startswith("unconfirmed")
+    assert "actsearch confirm c" in before["verdict"]
+
     confirm = _cli("confirm", "c", "--top-k", "2", "--seeds", "3", "--storage", storage_url)
     assert confirm.returncode == 0, confirm.stderr
-    assert "verdict" in confirm.stdout
-    rec = json.loads(_cli("recommend", "iris", "--storage", storage_url, "--format",
-                          "json").stdout)
+    assert "baseline c--tuned-relu: 3 trials" in confirm.stdout
+    rec = _recommend(storage_url, "iris")
+    studies = {s.name: s for s in list_studies(open_storage(storage_url, create=False))}
+    assert set(studies) == {"c", "c--tuned-relu", "c--uniform"}
+    for name in ("c--tuned-relu", "c--uniform"):  # same budget, epochs and seed
+        meta = studies[name].meta
+        assert studies[name].n_complete + studies[name].n_pruned == 3
+        assert (meta["baseline_of"], meta["epochs"], meta["seed"]) == ("c", 4, 5)
     c = rec["confirmation"]
-    assert c["n"] == 3 and c["relu_n"] == 3 and c["seeds"] == [0, 1, 2]
-    assert rec["verdict"] in ("better than ReLU", "no significant difference", "worse than ReLU")
-    assert c["ci_low"] <= c["difference"] <= c["ci_high"]
-    storage = open_storage(storage_url, create=False)
-    complete = storage.get_all_trials(storage.get_study_id_from_name("c"),
-                                      states=(TrialState.COMPLETE,))
-    if len(complete) >= 3:  # fANOVA needs a few completed trials to explain anything
-        assert rec["importance"] and all(v >= 0 for v in rec["importance"].values())
-    else:
-        assert rec["importance"] is None
-    confirmed = min(2, len(complete))  # the aggressive pruner may leave only one complete
-    with session_scope(storage.engine) as session:
-        runs = session.scalar(select(func.count()).select_from(ConfirmationRun))
-    assert runs == confirmed * 2 * 3  # trials x (searched, relu) x 3 seeds
+    assert c["baseline"] == "tuned_relu" and c["n"] == 3 and c["baseline_n"] == 3
+    assert c["method"] == "seeds and test examples" and c["seeds"] == [0, 1, 2]
+    assert rec["verdict"] == c["verdict"] and rec["verdict"].endswith("tuned ReLU")
+    assert rec["verdicts"]["uniform"].endswith("the best uniform activation")
+    relu = rec["baselines"]["tuned_relu"]
+    assert relu["study"] == "c--tuned-relu" and relu["trials"] == 3
+    assert set(relu["activations"]) == {"relu"} and relu["n"] == 3
+    assert rec["baselines"]["uniform"]["study"] == "c--uniform"
+    # The recommended configuration is the chosen side's confirmed best.
+    chosen = rec["baselines"].get(rec["side"]) or {"study": c["study"], "trial": c["trial"]}
+    assert (rec["study"], rec["trial"]) == (chosen["study"], chosen["trial"])
+    assert rec["ablation"]["baseline"] == "relu_twin"  # labelled as the ablation it is
+
+    runs = _runs(storage_url)
+    trials = {name: s.n_complete + s.n_pruned for name, s in studies.items()}
     again = _cli("confirm", "c", "--top-k", "2", "--seeds", "3", "--storage", storage_url)
-    assert again.returncode == 0  # nothing new to run: the recorded runs are kept, not redone
-    with session_scope(storage.engine) as session:
-        assert session.scalar(select(func.count()).select_from(ConfirmationRun)) == runs
+    assert again.returncode == 0, again.stderr
+    assert "retraining" not in again.stdout  # everything reused, nothing redone
+    after = {s.name: s.n_complete + s.n_pruned
+             for s in list_studies(open_storage(storage_url, create=False))}
+    assert after == trials and _runs(storage_url) == runs
+
+
+def test_tuned_relu_is_recommended_when_it_wins_on_validation(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dead.db'}"
+    search = _cli("search", "--dataset", "iris", "--space", _space(tmp_path, DEAD), "--trials",
+                  "2", "--storage", url, "--study", "dead", "--no-compare-relu",
+                  "--no-artifacts")
+    assert search.returncode == 0, search.stderr
+    confirm = _cli("confirm", "dead", "--top-k", "1", "--seeds", "2", "--storage", url)
+    assert confirm.returncode == 0, confirm.stderr
+    rec = _recommend(url, "iris")
+    assert rec["side"] == "tuned_relu" and set(rec["activations"]) == {"relu"}
+    assert rec["study"] == "dead--tuned-relu"
+    assert rec["verdict"] == "worse than tuned ReLU"
+    assert set(rec["verdicts"]) == {"tuned_relu"}  # one candidate: no uniform baseline
+    assert "the tuned ReLU baseline" in confirm.stdout
+
+
+def test_confirm_a_csv_study_and_a_moved_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'csv.db'}"
+    first, moved = tmp_path / "a" / "wine.csv", tmp_path / "b" / "renamed.csv"
+    first.parent.mkdir()
+    moved.parent.mkdir()
+    sklearn.datasets.load_wine(as_frame=True).frame.to_csv(first, index=False)
+    search = _cli("search", "--data", str(first), "--target", "target", "--space",
+                  _space(tmp_path, SMALL), "--trials", "2", "--storage", url, "--study", "w",
+                  "--no-compare-relu", "--no-artifacts")
+    assert search.returncode == 0, search.stderr
+    shutil.move(first, moved)
+    gone = _cli("confirm", "w", "--top-k", "1", "--seeds", "2", "--storage", url)
+    assert gone.returncode == 2 and "is gone" in gone.stderr and "--data PATH" in gone.stderr
+    assert "Traceback" not in gone.stderr
+    other = tmp_path / "other.csv"
+    sklearn.datasets.load_wine(as_frame=True).frame.iloc[:-1].to_csv(other, index=False)
+    wrong = _cli("confirm", "w", "--data", str(other), "--storage", url)
+    assert wrong.returncode == 2 and "fingerprint differs" in wrong.stderr
+    assert [s.name for s in list_studies(open_storage(url, create=False))] == ["w"]
+    assert _runs(url) == 0  # refused before anything was written
+
+    ok = _cli("confirm", "w", "--data", str(moved), "--top-k", "1", "--seeds", "2",
+              "--storage", url)
+    assert ok.returncode == 0, ok.stderr
+    rec = _recommend(url, "wine")
+    assert rec["confirmation"]["n"] == 2
+    assert rec["baselines"]["tuned_relu"]["study"] == "w--tuned-relu"
+    storage = open_storage(url, create=False)
+    baseline = storage.get_study_id_from_name("w--tuned-relu")
+    meta = storage.get_study_user_attrs(baseline)["actsearch"]
+    assert (meta["data_path"], meta["target"]) == (str(moved), "target")
 
 
 def test_confirm_bad_input(tmp_path: Path) -> None:
@@ -61,7 +146,6 @@ def test_confirm_bad_input(tmp_path: Path) -> None:
 def test_warm_start_enqueues_fitting_configurations_of_similar_datasets(tmp_path: Path) -> None:
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-    from optuna.trial import TrialState
 
     from actsearch.recommend import refresh_recommendation
     from actsearch.storage import create_or_load_study

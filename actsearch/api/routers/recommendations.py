@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from actsearch.api.deps import ReadAccess, StorageDep, is_plain_name
 from actsearch.api.schemas import RecommendationOut, SimilarDataset, SimilarOut, SimilarQuery
 from actsearch.errors import UsageError
-from actsearch.recommend import Recommendation, recommend
-from actsearch.similar import meta_from_csv, similar_datasets
+from actsearch.recommend import Recommendation
+from actsearch.similar import evidence, known_recommendation, meta_from_csv, similar_datasets
 
 router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"],
                    dependencies=[ReadAccess])
@@ -56,7 +56,8 @@ _recent = _Recent()
 
 
 async def _fetch(storage: RDBStorage, dataset: str) -> bytes:
-    rec = await run_in_threadpool(recommend, storage, dataset)  # off the event loop
+    # Off the event loop; a dataset never studied here may be in the knowledge base.
+    rec = await run_in_threadpool(known_recommendation, storage, dataset)
     return _out(rec).model_dump_json().encode()
 
 
@@ -101,6 +102,7 @@ def _similar(storage: StorageDep, meta: dict[str, object], k: int) -> SimilarOut
     return SimilarOut(query=meta, similar=[
         SimilarDataset(dataset=s.dataset, distance=s.distance, meta=s.meta,
                        recommendation=_out(s.recommendation)) for s in found],
+        evidence=evidence(found).sentence(),
         warm_start="actsearch search --data YOUR.csv --target COLUMN --warm-start")
 
 
