@@ -15,6 +15,7 @@ Everything is checked (options, study, data and its fingerprint, Ray) before the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -239,10 +240,13 @@ def train_jobs(jobs: list[_Job], data: Dataset, options: ConfirmOptions, storage
             ready, pending = ray.wait(pending, num_returns=1)
             job = refs[ready[0]]
             run: Evaluation = ray.get(ready[0])
+            # A diverged run is kept as -inf (SQLite stores NaN as NULL): it is not retried,
+            # and its configuration does not count as confirmed.
+            val, test = (-math.inf, -math.inf) if run.diverged else (run.val, run.test)
             with session_scope(storage.engine) as session:  # each run is kept as it ends
                 session.add(ConfirmationRun(
                     study=job.study, trial_number=job.trial, variant=job.variant,
-                    seed=job.seed, val=run.val, test=run.test,
+                    seed=job.seed, val=val, test=test,
                     activations=list(job.config.model.activations),
                     test_outcomes=list(run.test_outcomes) or None))
     finally:

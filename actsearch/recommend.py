@@ -160,9 +160,12 @@ class Confirmed:
 
 def _confirmed(runs: list[ConfirmationRun], study: _Study,
                trial: FrozenTrial) -> Confirmed | None:
-    usable = sorted((r for r in runs if math.isfinite(r.val) and math.isfinite(r.test)),
-                    key=lambda r: r.seed)
-    if len(usable) < 2:  # a t-test needs two seeds
+    """The configuration's runs over seeds; None when it diverged on any seed (it is not a
+    configuration to recommend) or has fewer than two (a t-test needs two)."""
+    if any(not (math.isfinite(r.val) and math.isfinite(r.test)) for r in runs):
+        return None
+    usable = sorted(runs, key=lambda r: r.seed)
+    if len(usable) < 2:
         return None
     outcomes = None
     if all(r.test_outcomes for r in usable):

@@ -1,0 +1,52 @@
+"""The recommendation from stored studies and confirmation runs (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState
+
+from actsearch.recommend import build_recommendation
+from actsearch.storage import create_or_load_study, open_storage
+from actsearch.tables import ConfirmationRun, ensure_tables, session_scope
+
+META = {"samples": 150, "features": 4, "classes": 3, "class_balance": 1.0, "task": "multiclass"}
+
+
+def _study(storage, name, kind=None):  # type: ignore[no-untyped-def]
+    meta = {"dataset": "iris", "meta": META, "metric": "accuracy",
+            "baseline_of": "s" if kind else None, "baseline_kind": kind}
+    return create_or_load_study(storage, name, meta)
+
+
+def _trial(storage, study_id, value, params, acts):  # type: ignore[no-untyped-def]
+    dists = {k: (FloatDistribution(1e-4, 1.0) if isinstance(v, float)
+                 else CategoricalDistribution(["relu", "tanh", "elu"])) for k, v in params.items()}
+    storage.create_new_trial(study_id, template_trial=optuna.trial.create_trial(
+        state=TrialState.COMPLETE, value=value, params=params, distributions=dists,
+        user_attrs={"activations": acts}))
+
+
+def test_a_configuration_that_diverged_on_a_seed_is_never_recommended(storage_url: str) -> None:
+    storage = open_storage(storage_url)
+    search, relu = _study(storage, "s"), _study(storage, "s--tuned-relu", "tuned_relu")
+    _trial(storage, search, 0.99, {"act_0": "tanh", "lr": 0.1}, ["tanh"])  # diverges once
+    _trial(storage, search, 0.90, {"act_0": "elu", "lr": 0.01}, ["elu"])
+    _trial(storage, relu, 0.85, {"act": "relu", "lr": 0.01}, ["relu"])
+    ensure_tables(storage.engine)
+    rows = [("s", 0, [0.99, -math.inf]), ("s", 1, [0.91, 0.92]),
+            ("s--tuned-relu", 0, [0.86, 0.87])]
+    with session_scope(storage.engine) as session:
+        for study, number, vals in rows:
+            for seed, val in enumerate(vals):
+                session.add(ConfirmationRun(study=study, trial_number=number, variant="searched",
+                                            seed=seed, val=val, test=val, activations=[]))
+    with session_scope(storage.engine) as session:  # -inf survives the round trip
+        stored = {r.val for r in session.query(ConfirmationRun)}
+    assert -math.inf in stored
+    rec = build_recommendation(storage, "iris")
+    assert (rec.study, rec.trial, rec.activations) == ("s", 1, ["elu"])
+    assert rec.side == "search" and rec.confirmation is not None
+    assert rec.confirmation["validation_mean"] == 0.915
