@@ -123,6 +123,7 @@ class SearchResult:
     epochs_trained: int
     epoch_seconds: float
     final: dict[str, dict[str, float]]
+    warm_started: tuple[str, ...] = ()  # datasets whose configurations --warm-start enqueued
 
 
 @dataclass(frozen=True)
@@ -530,7 +531,7 @@ class Search:
             complete=counts[TrialState.COMPLETE], pruned=counts[TrialState.PRUNED],
             failed=counts[TrialState.FAIL], wall_seconds=time.perf_counter() - start,
             epochs_trained=self.epochs_trained, epoch_seconds=sum(self.epoch_seconds.values()),
-            final=final,
+            final=final, warm_started=tuple(self.warm_started),
         )
 
 

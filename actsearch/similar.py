@@ -86,6 +86,15 @@ def meta_distance(a: dict[str, Any], b: dict[str, Any]) -> float:
     return distance + (0.0 if _kind(a["task"]) == _kind(b["task"]) else TASK_PENALTY)
 
 
+def studied_with_fingerprint(storage: RDBStorage, fingerprint: str) -> str | None:
+    """The studied dataset whose data has this fingerprint, if any."""
+    for study in storage.get_all_studies():
+        meta = study.user_attrs.get(META_KEY) or {}
+        if meta.get("fingerprint") == fingerprint and meta.get("dataset"):
+            return str(meta["dataset"])
+    return None
+
+
 def studied_meta(storage: RDBStorage) -> dict[str, dict[str, Any]]:
     """Meta-features of every studied dataset (one query, no trials loaded)."""
     found = {}

@@ -15,6 +15,7 @@ from actsearch.cli.activations import OutputFormat
 from actsearch.cli.options import StorageOption, storage_url
 from actsearch.data import dataset_names, load_dataset
 from actsearch.recommend import Recommendation
+from actsearch.stats import NO_DIFFERENCE
 from actsearch.storage import check_url, open_storage
 
 console = Console()
@@ -39,7 +40,7 @@ def recommend(
     A studied dataset is answered from its studies; a file never searched (--data) from the
     nearest studied datasets and the shipped knowledge base.
     """
-    from actsearch.similar import answer_unseen, known_recommendation
+    from actsearch.similar import answer_unseen, known_recommendation, studied_with_fingerprint
 
     if (dataset is None) == (data is None):
         raise typer.BadParameter("give a DATASET name or --data FILE (one of them)")
@@ -53,7 +54,17 @@ def recommend(
             print_recommendation(rec)
         return
     loaded = load_dataset(path=data, target=target)
-    answer = answer_unseen(_open_if_there(url), loaded.meta, k=neighbours)
+    studies = _open_if_there(url)
+    studied = studied_with_fingerprint(studies, loaded.fingerprint) if studies else None
+    if studies is not None and studied is not None:  # searched before: its own answer
+        rec = known_recommendation(studies, studied)
+        if fmt is OutputFormat.json:
+            typer.echo(json.dumps(rec.to_dict(), indent=2))
+        else:
+            console.print(f"{data} was searched as dataset {studied!r}:", highlight=False)
+            print_recommendation(rec)
+        return
+    answer = answer_unseen(studies, loaded.meta, k=neighbours)
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(answer.to_dict(), indent=2))
         return
@@ -61,17 +72,29 @@ def recommend(
                   f"{loaded.meta['features']} features, {loaded.meta['task']}; never searched, "
                   "so this is what worked on the most similar known datasets.", highlight=False)
     table = Table(title="nearest known datasets", title_justify="left")
-    for column in ("dataset", "distance", "rows × features", "use", "verdict", "source"):
+    for column in ("dataset", "distance", "rows × cols", "use", "per-layer vs tuned ReLU",
+                   "from"):
         table.add_column(column, overflow="fold")
     for s in answer.neighbours:
         r = s.recommendation
         table.add_row(s.dataset, f"{s.distance:.2f}", f"{s.meta['samples']} × "
-                      f"{s.meta['features']}", ", ".join(r.activations), r.verdict, r.source)
+                      f"{s.meta['features']}", ", ".join(r.activations),
+                      _short(r.verdicts.get("tuned_relu")),
+                      "your studies" if r.source == "studies" else "shipped")
     console.print(table)
     console.print(f"evidence: {answer.evidence.sentence()}", highlight=False)
     print_recommendation(answer.recommendation)
     console.print(f"to search it yourself from these: `actsearch search --data {data}"
                   f"{f' --target {target}' if target else ''} --warm-start`", highlight=False)
+
+
+def _short(verdict: str | None) -> str:
+    """``better``, ``tie``, ``worse`` or ``unconfirmed``: a verdict in a narrow column."""
+    if not verdict:
+        return "unconfirmed"
+    if verdict.startswith(NO_DIFFERENCE):
+        return "tie"
+    return verdict.split(" than ")[0]
 
 
 def _open_if_there(url: str) -> RDBStorage | None:

@@ -53,6 +53,9 @@ def _summary(result: SearchResult) -> Table:
         scores = result.final.get(key)
         if scores:
             table.add_row(label, f"validation {_fmt(scores['val'])}, test {_fmt(scores['test'])}")
+    if result.warm_started:
+        table.add_row("warm start", "began with the best configurations of "
+                                    + ", ".join(result.warm_started))
     table.add_row("time", f"{result.wall_seconds:.1f}s wall, {result.epochs_trained} epochs "
                           f"trained in this run")
     return table

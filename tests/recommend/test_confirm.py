@@ -133,6 +133,12 @@ def test_confirm_a_csv_study_and_a_moved_file(tmp_path: Path) -> None:
     baseline = storage.get_study_id_from_name("w--tuned-relu")
     meta = storage.get_study_user_attrs(baseline)["actsearch"]
     assert (meta["data_path"], meta["target"]) == (str(moved), "target")
+    # The file, asked about by content, is recognised as the study's data.
+    again = _cli("recommend", "--data", str(moved), "--target", "target", "--storage", url,
+                 "--format", "json")
+    assert again.returncode == 0, again.stderr
+    body = json.loads(again.stdout)
+    assert body == rec and body["source"] == "studies"
 
 
 def test_confirm_bad_input(tmp_path: Path) -> None:
