@@ -40,9 +40,10 @@ def baseline_space(space: SearchSpace, kind: BaselineKind) -> SearchSpace:
         acts = ActivationSpace(candidates=space.activations.candidates,
                                sample=space.activations.sample, per_layer=False,
                                params=space.activations.params)
-    # A baseline searches its own way: jointly (a staged ReLU-only search would be the same).
+    # A baseline searches everything at once: staging a ReLU-only or a shared-activation
+    # search would only fix its one activation choice for half the budget.
     return space.model_copy(update={"name": f"{space.name}{SUFFIX[kind]}", "activations": acts,
-                                    "strategy": StrategySpec()})
+                                    "strategy": StrategySpec(name="joint")})
 
 
 def needed_baselines(space: SearchSpace) -> list[BaselineKind]:

@@ -245,15 +245,16 @@ class Search:
         if self.options.warm_start and not everything:  # only when the study is new
             self._warm_start()
 
-    def _warm_start(self) -> None:
-        """Enqueue the best configurations of the most similar known datasets that fit.
+    def _warm_start(self, wanted: int = 3) -> None:
+        """Enqueue the best configurations of the most similar known datasets, nearest first,
+        skipping those that do not fit this space, until ``wanted`` are enqueued.
 
         Known: the studies in this storage and the shipped knowledge base.
         """
         from actsearch.knowledge import fits, params_for_space
         from actsearch.similar import similar_datasets
 
-        for similar in similar_datasets(self.storage, self.data.meta, k=3,
+        for similar in similar_datasets(self.storage, self.data.meta, k=50,
                                         exclude={self.data.name},
                                         knowledge=self.options.knowledge):
             rec = similar.recommendation
@@ -262,6 +263,8 @@ class Search:
                 self.mirror.enqueue_trial(params,
                                           user_attrs={"warm_start_from": similar.dataset})
                 self.warm_started.append(similar.dataset)
+                if len(self.warm_started) == wanted:
+                    return
 
     def _refresh(self) -> None:
         """Copy finished trials of the database (earlier runs, other drivers) into the mirror."""
@@ -321,8 +324,10 @@ class Search:
         trials = self.mirror.get_trials(deepcopy=False)
         if strategy.name != "staged" or any(t.state == TrialState.WAITING for t in trials):
             return
+        choices = self.space.activations.choices()
         fixed = staged_params(trials, self.options.trials, strategy.relu_share,
-                              self.space.activations.per_layer)
+                              self.space.activations.per_layer,
+                              first="relu" if "relu" in choices else choices[0])
         if fixed:
             self.mirror.enqueue_trial(fixed, skip_if_exists=False)
 

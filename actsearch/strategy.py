@@ -1,11 +1,12 @@
 """How a search spends its budget: ``joint`` or ``staged``.
 
 - ``joint``: every trial samples activations, shape and hyperparameters together.
-- ``staged``: the first share of the trials keeps ReLU in every layer and searches shape and
-  hyperparameters only (a tuned-ReLU search); the rest keep the best of those and search
-  the activations only. With a small budget, the activation dimensions no longer dilute the
-  search over depth, width and learning rate, and the activations are chosen for a network
-  that already trains well.
+- ``staged``: the first share of the trials keeps ReLU (or, where ReLU is not a candidate,
+  the first candidate) in every layer and searches shape and hyperparameters only (a
+  tuned-ReLU search); the rest keep the best of those and search the activations only.
+  With a small budget, the activation dimensions no longer dilute the search over depth,
+  width and learning rate, and the activations are chosen for a network that already
+  trains well. The default (see :class:`actsearch.spaces.StrategySpec` for the evidence).
 
 Both run inside one Optuna study with the same parameter names (a study cannot change them):
 a stage fixes its parameters by enqueueing them, and the sampler fills in the rest.
@@ -27,8 +28,8 @@ def is_activation_param(name: str) -> bool:
     return name == "act" or name.startswith("act_")
 
 
-def staged_params(trials: list[FrozenTrial], target: int, share: float,
-                  per_layer: bool) -> dict[str, Any] | None:
+def staged_params(trials: list[FrozenTrial], target: int, share: float, per_layer: bool,
+                  first: str = "relu") -> dict[str, Any] | None:
     """What the next trial of a staged search fixes, given the study's trials so far.
 
     Args:
@@ -36,15 +37,16 @@ def staged_params(trials: list[FrozenTrial], target: int, share: float,
         target: The study's trial budget.
         share: The share of the budget spent on the first (ReLU) stage.
         per_layer: Whether the space has one activation per layer (``act_<i>``).
+        first: The activation of the first stage (one of the space's candidates).
 
     Returns:
-        ReLU in every layer during the first stage; the best trial's shape and
+        ``first`` in every layer during the first stage; the best trial's shape and
         hyperparameters afterwards; None when there is no completed trial to build on yet.
     """
     if len(trials) < math.ceil(target * share):
         if per_layer:
-            return {f"act_{i}": "relu" for i in range(MAX_LAYERS)}
-        return {"act": "relu"}
+            return {f"act_{i}": first for i in range(MAX_LAYERS)}
+        return {"act": first}
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
         return None

@@ -1,13 +1,13 @@
 """Search wall time and orchestration overhead: actsearch vs plain Optuna vs Ray Tune.
 
-The task of ../shared/docs/anchors.md: sklearn digits (60/20/20, standardised), MLP 4x64, one
+The task: sklearn digits (60/20/20, standardised), MLP 4x64, one
 activation per layer among 12 plus the learning rate (log 1e-4..1e-1), Adam, batch 64, 30
 epochs, objective validation accuracy, 48 trials, 2 at a time; TPE + median pruning (ASHA
 for Ray Tune, whose OptunaSearch cannot prune). All systems run one after another in this
 process, so they see the same machine state.
 
 The peers run twice: with the training loop a user would write (DataLoader, as in
-pytorch/examples: what anchors.md measured) and with actsearch's own loop, which isolates
+pytorch/examples) and with actsearch's own loop, which isolates
 what the orchestration costs from what the loop costs.
 
 Reported per system: wall time, epochs trained, best validation accuracy, and the ratio of
@@ -44,12 +44,13 @@ RESULTS = Path(__file__).parent / "results"
 CANDIDATES = ["relu", "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "tanh", "sigmoid",
               "softplus", "softsign", "prelu"]
 SPACE = f"""
-description: anchors.md digits task
+description: the digits overhead task
 model: {{family: mlp, depth: 4, width: 64}}
 activations: {{candidates: [{", ".join(CANDIDATES)}]}}
 hyperparameters: {{lr: {{low: 1.0e-4, high: 1.0e-1, log: true}}, batch_size: 64, epochs: EPOCHS}}
 sampler: {{name: tpe, n_startup_trials: 10}}
 pruner: {{name: median, n_startup_trials: 5, n_warmup_steps: 0}}
+strategy: {{name: joint}}  # like for like: plain Optuna samples everything together
 """
 
 

@@ -1,4 +1,4 @@
-"""The built-in catalogue: every function of ../shared/docs/activations.md, and those used since.
+"""The built-in catalogue: every function of the classic activation surveys, and those since.
 
 Torch built-ins are used wherever they exist. Properties are stated at default parameters and
 checked numerically by the test suite (tests/activations/test_properties.py).
@@ -32,7 +32,8 @@ from actsearch.activations._maxout import Maxout
 from actsearch.activations._registry import ActivationInfo, Factory, register
 
 INF = math.inf
-SEED = "seed articles (../shared/seeds)"
+SEED = ("classic activation-function surveys (e.g. deeplizard's \"Activation Functions in a "
+        "Neural Network explained\")")
 
 
 def _gelu_tanh() -> nn.Module:

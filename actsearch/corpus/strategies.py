@@ -1,9 +1,9 @@
 """Spend the budget well: the staged search against the joint one, on every corpus table.
 
-Per table, a staged search (:mod:`actsearch.strategy`) with the joint search's space,
-budget and seed, its top configurations retrained over the seeds, compared on the test split
-with the joint search's confirmed best and with tuned ReLU. Results go to
-``OUT/corpus-strategy/NAME.json`` as each table ends (resumable).
+Per table, the table's search run again with the other strategy (:mod:`actsearch.strategy`),
+same space, budget and seed, its top configurations retrained over the seeds; on the test
+split the staged search's confirmed best is compared with the joint one's and with tuned
+ReLU. Results go to ``OUT/corpus-strategy/NAME.json`` as each table ends (resumable).
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from actsearch.errors import UsageError
 from actsearch.recommend import Confirmed, confirmed_best
 from actsearch.spaces import SearchSpace, StrategySpec
 from actsearch.storage import find_study, open_storage, study_meta
+from actsearch.strategy import Strategy
 
-STAGED_KIND = "staged"
+STRATEGY_KIND = "strategy"  # keeps these studies out of recommendations
 
 
 @dataclass
@@ -70,24 +71,30 @@ def run_strategies(options: CorpusOptions,
 
 def compare_strategies(table: TableResult, options: CorpusOptions,
                        say: Callable[[str], None]) -> StrategyResult | None:
-    """The staged search of one table, confirmed, against its joint search and tuned ReLU."""
+    """The table's search against the same search with the other strategy (same space,
+    budget and seed), both confirmed; the staged one is also compared with tuned ReLU."""
     storage = open_storage(options.storage, create=False)
     study_id = find_study(storage, table.study)
     if study_id is None:
         raise UsageError(f"study {table.study!r} is not in {options.storage}: run "
                          "`actsearch corpus run` with that storage")
-    joint_space = SearchSpace.model_validate(study_meta(storage, study_id)["space_spec"])
-    staged_space = joint_space.model_copy(update={"strategy": StrategySpec(name="staged")})
+    spec = study_meta(storage, study_id)["space_spec"]
+    space = SearchSpace.model_validate(spec)
+    # A space recorded before strategies existed was searched jointly.
+    own_strategy = (spec.get("strategy") or {}).get("name", "joint")
+    other: Strategy = "joint" if own_strategy == "staged" else "staged"
+    other_space = space.model_copy(update={"strategy": StrategySpec(name=other)})
     table_options = replace(options, trials=table.budget["trials"],
                             epochs=table.budget["epochs"], seeds=table.budget["seeds"],
                             top_k=table.budget["top_k"])
-    staged = search_and_confirm(table.dataset, table.study, f"{table.study}--staged",
-                                staged_space, 0, STAGED_KIND, table_options, say)
-    joint = confirmed_best(storage, table.study)
+    alternative = search_and_confirm(table.dataset, table.study, f"{table.study}--{other}",
+                                     other_space, 0, STRATEGY_KIND, table_options, say)
+    own = confirmed_best(storage, table.study)
     tuned = confirmed_best(storage, f"{table.study}--tuned-relu")
-    if staged is None or joint is None or tuned is None:
+    if alternative is None or own is None or tuned is None:
         say(f"  {table.name}: a side has no confirmed configuration; skipped")
         return None
+    staged, joint = (alternative, own) if other == "staged" else (own, alternative)
     return StrategyResult(
         name=table.name, staged=_side(staged), joint=_side(joint),
         vs_joint=staged.compare_with(joint, "joint").to_dict(),

@@ -63,6 +63,16 @@ def test_corpus_run_zero_shot_distill_and_answer_an_unseen_dataset(tmp_path: Pat
         assert row["regret"] == pytest.approx(row["own_test_mean"] - row["test_mean"])
     assert "Zero-shot, leave one table out (2 tables)" in (out / "corpus.md").read_text()
 
+    strategies = _cli("corpus", "strategies", "--storage", url, "--out", str(out))
+    assert strategies.returncode == 0, strategies.stderr
+    rows = {p.stem: json.loads(p.read_text()) for p in (out / "corpus-strategy").glob("*.json")}
+    assert set(rows) == {"iris", "hayes-roth"}
+    for row in rows.values():  # the corpus searched with the staged default: joint is new
+        assert row["staged"]["study"].endswith("-fixed")
+        assert row["joint"]["study"].endswith("-fixed--joint")
+        assert row["vs_joint"]["baseline"] == "joint" and row["vs_joint"]["n"] == 2
+    assert "Staged search (ReLU first" in (out / "corpus.md").read_text()
+
     kb = tmp_path / "kb.json"
     distill = _cli("corpus", "distill", "--out", str(out), "--knowledge-base", str(kb))
     assert distill.returncode == 0, distill.stderr

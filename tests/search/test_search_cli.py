@@ -240,6 +240,7 @@ activations: {candidates: [relu]}
 hyperparameters: {lr: {choices: [1.0e+6, 1.0e-2]}, optimizer: sgd, epochs: 4}
 sampler: {name: random}
 pruner: {name: none}
+strategy: {name: joint}  # every trial samples lr: the diverging one must come up
 """)
     url = f"sqlite:///{tmp_path / 'nan.db'}"
     result = runner.run_search(runner.SearchOptions(

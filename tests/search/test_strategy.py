@@ -39,6 +39,7 @@ def test_first_stage_fixes_relu_then_the_best_shape_and_hyperparameters() -> Non
     assert staged_params(first, 4, 0.5, per_layer=True) == {"width": 16, "lr": 0.02}
     pruned = [_trial(None, TrialState.PRUNED, width=8, act_0="relu", lr=0.01)] * 2
     assert staged_params(pruned, 4, 0.5, per_layer=True) is None  # nothing to build on yet
+    assert staged_params([], 4, 0.5, per_layer=False, first="tanh") == {"act": "tanh"}
 
 
 @pytest.mark.slow
