@@ -120,6 +120,10 @@ def _wilcoxon(across: dict[str, Any]) -> str:
     return "" if p is None else f"; across tables, Wilcoxon signed-rank p = {p:.2g}"
 
 
+def _verdict_cell(comparison: dict[str, Any]) -> str:
+    return f"{_outcome(comparison['verdict'])} ({comparison['p_value']:.2g})"
+
+
 def _pm(side: dict[str, float] | None) -> str:
     if not side:
         return "–"
@@ -207,7 +211,7 @@ def _markdown(results: list[TableResult], zero_shot: list[ZeroShotResult],
     for r in sorted(results, key=lambda r: r.name):
         def cell(baseline: str, result: TableResult = r) -> str:
             c = result.comparisons.get(baseline)
-            return "–" if c is None else f"{_outcome(c['verdict'])} ({c['p_value']:.2g})"
+            return "–" if c is None else _verdict_cell(c)
         aa_p = r.aa.get("p_value")
         lines.append(
             f"| {r.name} | {r.meta['samples']} × {r.meta['features']}, {r.meta['classes']} | "
@@ -235,9 +239,7 @@ def _markdown(results: list[TableResult], zero_shot: list[ZeroShotResult],
             lines.append(
                 f"| {row.name} | {row.joint['test_mean']:.4f} | {row.staged['test_mean']:.4f} | "
                 f"{', '.join(row.staged['activations'])} | "
-                f"{_outcome(row.vs_joint['verdict'])} ({row.vs_joint['p_value']:.2g}) | "
-                f"{_outcome(row.vs_tuned_relu['verdict'])} "
-                f"({row.vs_tuned_relu['p_value']:.2g}) |")
+                f"{_verdict_cell(row.vs_joint)} | {_verdict_cell(row.vs_tuned_relu)} |")
     lines += ["", "## Reading it", "", _plain_statement(summary), ""]
     return "\n".join(lines)
 
