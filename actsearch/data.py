@@ -291,7 +291,20 @@ def prepare(name: str, x: np.ndarray, y: np.ndarray, task: Task | None = None, *
         raise UsageError(f"dataset {name!r}: {len(x)} feature rows but {len(y)} targets")
     if len(x) < 10:
         raise UsageError(f"dataset {name!r} has {len(x)} rows: at least 10 are needed to split")
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise UsageError(f"dataset {name!r} has no feature column: give at least one column "
+                         "besides the target")
+    bad_rows = int((~np.isfinite(x)).any(axis=1).sum())
+    if bad_rows:
+        raise UsageError(f"dataset {name!r} has infinite or missing feature values in "
+                         f"{bad_rows} row(s): clean or drop them")
     task = task or infer_task(y)
+    if task != "regression" and len(np.unique(y)) < 2:
+        raise UsageError(f"dataset {name!r}: the target has a single class "
+                         f"({np.unique(y)[0]!r}); classification needs at least two")
+    if task == "regression" and not np.all(np.isfinite(y.astype(np.float64))):
+        raise UsageError(f"dataset {name!r}: the target has infinite or missing values: clean "
+                         "or drop those rows")
     classes: tuple[str, ...] = ()
     if task == "regression":
         targets = y.astype(np.float64)

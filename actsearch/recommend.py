@@ -372,11 +372,17 @@ def delete_study(storage: RDBStorage, name: str) -> None:
 
 
 def recommend(storage: RDBStorage, dataset: str) -> Recommendation:
-    """The stored recommendation of ``dataset`` (computed and stored on first request)."""
+    """The stored recommendation of ``dataset`` (computed and stored on first request).
+
+    A stored answer whose study has since been deleted by another tool (optuna-dashboard
+    deletes studies) is never served: it is computed afresh from what is left.
+    """
     ensure_tables(storage.engine)
     with session_scope(storage.engine) as session:
         row = session.get(RecommendationRow, dataset)
         payload = dict(row.payload) if row is not None else None
     if payload is None:
         return refresh_recommendation(storage, dataset)
+    if find_study(storage, str(payload.get("study"))) is None:
+        return build_recommendation(storage, dataset)
     return Recommendation(**payload)

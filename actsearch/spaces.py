@@ -72,6 +72,42 @@ class Choice(_Strict):
 
 FloatParam = float | FloatRange | Choice
 IntParam = int | IntRange | Choice
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+def possible_values(spec: Any) -> list[Any]:
+    """The values a parameter spec can give a trial: a range's ends cover all between."""
+    if isinstance(spec, Choice):
+        return list(spec.choices)
+    if isinstance(spec, FloatRange | IntRange):
+        return [spec.low, spec.high]
+    return [spec]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def check_values(name: str, spec: Any, kind: type, low: float, *, low_open: bool = False,
+                 high: float | None = None, high_open: bool = False) -> None:
+    """Every value ``spec`` can take is a ``kind`` within the bounds (else ValueError).
+
+    Checked when a space is loaded, so a bad value stops the search before its study exists
+    instead of failing (or silently misbehaving) inside a trial.
+    """
+    rule = [f"{'>' if low_open else '>='} {_number(low)}"]
+    if high is not None:
+        rule.append(f"{'<' if high_open else '<='} {_number(high)}")
+    noun = "an integer" if kind is int else "a number"
+    for value in possible_values(spec):
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not is_number or (kind is int and not float(value).is_integer()):
+            raise ValueError(f"{name}: {value!r} is not {noun}")
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            raise ValueError(f"{name}: {value!r} is out of range; it must be "
+                             f"{' and '.join(rule)}")
 
 
 def suggest(trial: BaseTrial, name: str, spec: Any) -> Any:
@@ -145,6 +181,12 @@ class MLPSpace(_Strict):
     depth: IntParam = IntRange(low=2, high=4)
     width: IntParam = Choice(choices=[32, 64, 128])
 
+    @model_validator(mode="after")
+    def _sizes(self) -> MLPSpace:
+        check_values("depth", self.depth, int, 1, high=64)
+        check_values("width", self.width, int, 1, high=65536)
+        return self
+
 
 class CNNSpace(_Strict):
     family: Literal["cnn"]
@@ -152,6 +194,14 @@ class CNNSpace(_Strict):
     channels: IntParam = Choice(choices=[16, 32])
     dense_depth: IntParam = 1
     dense_width: IntParam = Choice(choices=[64, 128])
+
+    @model_validator(mode="after")
+    def _sizes(self) -> CNNSpace:
+        check_values("conv_depth", self.conv_depth, int, 1, high=16)
+        check_values("channels", self.channels, int, 1, high=4096)
+        check_values("dense_depth", self.dense_depth, int, 0, high=64)
+        check_values("dense_width", self.dense_width, int, 1, high=65536)
+        return self
 
 
 class Hyperparameters(_Strict):
@@ -161,6 +211,17 @@ class Hyperparameters(_Strict):
     optimizer: str | Choice = "adam"
     dropout: FloatParam = 0.0
     epochs: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _values(self) -> Hyperparameters:
+        check_values("lr", self.lr, float, 0, low_open=True)
+        check_values("weight_decay", self.weight_decay, float, 0)
+        check_values("batch_size", self.batch_size, int, 1, high=1 << 20)
+        check_values("dropout", self.dropout, float, 0, high=1, high_open=True)
+        for value in possible_values(self.optimizer):
+            if value not in OPTIMIZERS:
+                raise ValueError(f"optimizer: {value!r} is not one of {', '.join(OPTIMIZERS)}")
+        return self
 
 
 class SamplerSpec(_Strict):

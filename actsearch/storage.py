@@ -13,6 +13,7 @@ for telemetry, the driver that ran it, and retries.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import warnings
@@ -37,11 +38,12 @@ GRACE_SECONDS = 60
 
 
 def masked(url: str) -> str:
-    """The URL with any password hidden, safe to print."""
+    """The URL with any password hidden and cut to a printable length, safe to print."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
+        text = make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # e.g. a port that is not a number
+        text = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -59,8 +61,9 @@ def check_url(url: str) -> sqlalchemy.URL:
     """Parse a storage URL or raise a UsageError that says how to write one."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise UsageError(f"storage URL {url!r} is not a database URL: use e.g. "
+        parsed.port  # noqa: B018  (parsing the port is lazy: a bad one must fail here)
+    except (ArgumentError, ValueError) as exc:
+        raise UsageError(f"storage URL {masked(url)!r} is not a database URL ({exc}): use e.g. "
                          "sqlite:///actsearch.db or postgresql+psycopg://user@host/db") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = os.path.dirname(os.path.abspath(parsed.database))
@@ -179,6 +182,11 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
                 f"study {name!r} was made for another {label} ({existing.get(label.split()[-1])!r}"
                 f"); its parameters cannot change: pass a new --study name"
             )
+    if existing.get("epochs") and meta.get("epochs") and existing["epochs"] != meta["epochs"]:
+        raise UsageError(
+            f"study {name!r} trains {existing['epochs']} epochs per trial, not {meta['epochs']}: "
+            "one pruner cannot compare both budgets; drop --epochs to resume, or pass a new "
+            "--study name")
     return study_id
 
 

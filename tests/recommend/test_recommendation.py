@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import optuna
+import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
@@ -50,3 +51,20 @@ def test_a_configuration_that_diverged_on_a_seed_is_never_recommended(storage_ur
     assert (rec.study, rec.trial, rec.activations) == ("s", 1, ["elu"])
     assert rec.side == "search" and rec.confirmation is not None
     assert rec.confirmation["validation_mean"] == 0.915
+
+
+def test_a_recommendation_whose_study_was_deleted_elsewhere_is_not_served(
+        storage_url: str) -> None:
+    from actsearch.errors import UsageError
+    from actsearch.recommend import recommend
+
+    storage = open_storage(storage_url)
+    first, second = _study(storage, "s"), _study(storage, "other")
+    _trial(storage, first, 0.95, {"act_0": "tanh", "lr": 0.1}, ["tanh"])
+    _trial(storage, second, 0.90, {"act_0": "elu", "lr": 0.01}, ["elu"])
+    assert recommend(storage, "iris").study == "s"  # computed and stored
+    storage.delete_study(first)  # as optuna-dashboard's DELETE does, behind our back
+    assert recommend(storage, "iris").study == "other"
+    storage.delete_study(second)
+    with pytest.raises(UsageError, match="no study of dataset 'iris'"):
+        recommend(storage, "iris")
