@@ -35,3 +35,7 @@ class InvalidFormulaError(UsageError):
 
 class RegistrationError(ActsearchError):
     """An activation could not be registered (name taken, bad plugin)."""
+
+
+class SearchFailedError(ActsearchError):
+    """Every trial of a search failed the same way: going on would only repeat it."""

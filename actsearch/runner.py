@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +26,13 @@ import optuna
 import ray
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 
 from actsearch import __version__, metrics
 from actsearch.artifacts import artifact_store, write_study_note
 from actsearch.baselines import relu_twin
 from actsearch.data import Dataset, load_dataset
-from actsearch.errors import UsageError
+from actsearch.errors import SearchFailedError, UsageError
 from actsearch.knowledge import KnowledgeEntry
 from actsearch.metrics import serve_metrics
 from actsearch.recommend import refresh_recommendation
@@ -52,6 +52,7 @@ from actsearch.training import EpochResult, TrainConfig
 from actsearch.workers import RaySession, Slot, WorkerPool
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+FAILURES_TO_STOP = 3  # trials failing the same way, none finishing, before a search gives up
 REFRESH_SECONDS = 10.0
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -225,6 +226,8 @@ class Search:
         self.epoch_seconds: dict[int, float] = {}
         self.pool: WorkerPool | None = None
         self.warm_started: list[str] = []  # datasets whose configurations were enqueued
+        self.errors: Counter[str] = Counter()  # trial errors of this run, by reason
+        self.finished_here = 0  # trials this run completed or pruned
 
     # --- Setup ------------------------------------------------------------------------
     def _open(self) -> None:
@@ -336,9 +339,16 @@ class Search:
         live.submitted += 1
         self.queues.setdefault(key, deque()).append(live.slot.actor.epoch.remote(key))
 
-    def _end(self, key: int, state: TrialState, reason: str | None = None) -> None:
-        """Tell the mirror now; the database writes wait until the freed worker has work."""
+    def _end(self, key: int, state: TrialState, reason: str | None = None, *,
+             retry: bool = True) -> None:
+        """Tell the mirror now; the database writes wait until the freed worker has work.
+
+        A failed trial's configuration is re-queued (up to ``max_retries``) unless ``retry``
+        is false: an error raised by the trial itself would only happen again.
+        """
         live = self.live.pop(key)
+        if state in FINISHED:
+            self.finished_here += 1
         last = live.last
         value = None if last is None or math.isnan(last.value) else last.value
         # Its queued epoch runs out on the worker and is dropped (at most one epoch).
@@ -358,7 +368,7 @@ class Search:
         if live.telemetry is not None:
             attrs.update(_telemetry_attrs(live.telemetry))
         values = [value] if value is not None and state != TrialState.FAIL else None
-        if state == TrialState.FAIL and live.attempt <= self.options.max_retries:
+        if retry and state == TrialState.FAIL and live.attempt <= self.options.max_retries:
             self.retries.append(Retry(dict(live.trial.params), live.number, live.attempt))
         assert self.recorder is not None
         self.recorder.put(EndedTrial(live.trial_id, state, values, attrs,
@@ -396,6 +406,20 @@ class Search:
         self._end(key, TrialState.FAIL, f"worker died: {type(error).__name__}")
         assert self.pool is not None
         self.pool.replace(slot)
+
+    def _on_trial_error(self, key: int, error: RayTaskError) -> None:
+        """End the trial FAILED with its error; stop the search if every trial fails so."""
+        cause = getattr(error, "cause", None) or error
+        lines = str(cause).strip().splitlines() or [""]
+        reason = f"{type(cause).__name__}: {lines[0]}"[:300]
+        if key in self.live:
+            self._end(key, TrialState.FAIL, f"error: {reason}", retry=False)
+        self.errors[reason] += 1
+        if self.errors[reason] >= FAILURES_TO_STOP and self.finished_here == 0:
+            for other in list(self.live):
+                self._end(other, TrialState.FAIL, "search stopped: every trial failed")
+            raise SearchFailedError(f"search {self.name!r} stopped: its first "
+                               f"{self.errors[reason]} trials all failed with {reason}")
 
     # --- Main loop --------------------------------------------------------------------
     def run(self, keep_ray: bool = False) -> SearchResult:
@@ -468,6 +492,9 @@ class Search:
                     result = ray.get(ref)
                 except RayActorError as exc:
                     self._on_worker_death(key, exc)
+                    continue
+                except RayTaskError as exc:  # the trial's set-up or epoch raised
+                    self._on_trial_error(key, exc)
                     continue
                 self._on_epoch(key, result)
             metrics.WORKERS.labels(self.name).set(len(self.pool.slots))

@@ -31,6 +31,7 @@ class TrialWorker:
         self.device = "cuda" if use_gpu else "cpu"
         self.trainer: Trainer | None = None
         self.key: int | None = None
+        self.start_error: Exception | None = None  # why trial ``key`` could not start
 
     def node(self) -> dict[str, Any]:
         """Where this worker runs (recorded with each trial)."""
@@ -38,13 +39,25 @@ class TrialWorker:
                 "node_id": ray.get_runtime_context().get_node_id(), "device": self.device}
 
     def start(self, key: int, config: TrainConfig) -> None:
-        self.trainer = Trainer(config, self.data, self.device)
-        self.key = key
+        """Set up trial ``key``. The driver does not wait for this call: a set-up error is
+        kept and raised by the trial's first epoch, which the driver does wait for."""
+        self.key, self.trainer, self.start_error = key, None, None
+        try:
+            self.trainer = Trainer(config, self.data, self.device)
+        except Exception as exc:
+            self.start_error = exc
 
     def epoch(self, key: int) -> EpochResult | None:
-        """Train the next epoch of trial ``key``; None if that trial was already replaced."""
-        if key != self.key or self.trainer is None:
+        """Train the next epoch of trial ``key``; None if that trial was already replaced.
+
+        Raises:
+            Exception: Whatever stopped the trial from being set up.
+        """
+        if key != self.key:
             return None
+        if self.start_error is not None:
+            raise self.start_error
+        assert self.trainer is not None
         return self.trainer.train_epoch()
 
     def evaluate(self, config: TrainConfig) -> Evaluation:
