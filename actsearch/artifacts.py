@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -80,6 +81,9 @@ def render_trial_png(activations: Sequence[str], telemetry: Sequence[dict[str, A
 
 def _lower_priority() -> None:
     os.nice(10)  # figures wait; training does not
+    # Ctrl-C reaches the whole process group: the driver handles it, this process must not
+    # die with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Renderer:

@@ -39,3 +39,9 @@ class RegistrationError(ActsearchError):
 
 class SearchFailedError(ActsearchError):
     """Every trial of a search failed the same way: going on would only repeat it."""
+
+
+class SearchInterruptedError(ActsearchError):
+    """Ctrl-C or SIGTERM stopped a search; re-running the same command resumes it."""
+
+    exit_code = 130  # the shell's convention for a process ended by SIGINT

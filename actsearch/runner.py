@@ -13,11 +13,14 @@ trials have finished (completed or pruned).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ from actsearch import __version__, metrics
 from actsearch.artifacts import artifact_store, write_study_note
 from actsearch.baselines import relu_twin
 from actsearch.data import Dataset, load_dataset
-from actsearch.errors import SearchFailedError, UsageError
+from actsearch.errors import SearchFailedError, SearchInterruptedError, UsageError
 from actsearch.knowledge import KnowledgeEntry
 from actsearch.metrics import serve_metrics
 from actsearch.recommend import refresh_recommendation
@@ -228,6 +231,7 @@ class Search:
         self.warm_started: list[str] = []  # datasets whose configurations were enqueued
         self.errors: Counter[str] = Counter()  # trial errors of this run, by reason
         self.finished_here = 0  # trials this run completed or pruned
+        self.stop_requested = False  # set by Ctrl-C or SIGTERM
 
     # --- Setup ------------------------------------------------------------------------
     def _open(self) -> None:
@@ -407,6 +411,14 @@ class Search:
         assert self.pool is not None
         self.pool.replace(slot)
 
+    def _interrupted(self) -> SearchInterruptedError:
+        """End the live trials as interrupted (a resumed search re-runs them)."""
+        for key in list(self.live):
+            self._end(key, TrialState.FAIL, "interrupted")
+        return SearchInterruptedError(
+            f"interrupted: {self.finished()} of {self.options.trials} trials of study "
+            f"{self.name!r} finished; re-run the same command to resume")
+
     def _on_trial_error(self, key: int, error: RayTaskError) -> None:
         """End the trial FAILED with its error; stop the search if every trial fails so."""
         cause = getattr(error, "cause", None) or error
@@ -440,7 +452,10 @@ class Search:
                 store = artifact_store(self.artifacts_dir) if self.options.artifacts else None
                 self.recorder = TrialRecorder(self.storage, self.data.name, store)
                 try:
-                    self._loop(start)
+                    with _stop_on_signals(self):
+                        self._loop(start)
+                except KeyboardInterrupt:
+                    raise self._interrupted() from None
                 finally:
                     self.recorder.close()
             final = self._final() if self.options.compare_relu else {}
@@ -475,6 +490,8 @@ class Search:
         assert self.pool is not None
         last_beat = time.monotonic()
         while True:
+            if self.stop_requested:
+                raise KeyboardInterrupt
             finished = self.finished()  # launching changes neither count below
             for slot in self.pool.slots:
                 busy = {live.slot.actor for live in self.live.values()}
@@ -565,6 +582,27 @@ class Search:
             epochs_trained=self.epochs_trained, epoch_seconds=sum(self.epoch_seconds.values()),
             final=final, warm_started=tuple(self.warm_started),
         )
+
+
+@contextlib.contextmanager
+def _stop_on_signals(search: Search) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a scheduler, `docker stop`) ask the search loop to stop between two
+    steps, so no trial is half-written; a second signal stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def request_stop(_signum: int, _frame: Any) -> None:
+        if search.stop_requested:
+            raise KeyboardInterrupt
+        search.stop_requested = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _best(trials: list[FrozenTrial]) -> FrozenTrial | None:
