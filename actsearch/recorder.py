@@ -45,13 +45,25 @@ class TrialRecorder:
         self.renderer = Renderer()
         self.queue: queue.Queue[EndedTrial | None] = queue.Queue()
         self.error: BaseException | None = None
+        # Failed trials handed over but still RUNNING in the database: they do not hold a
+        # slot of the study's trial budget (see storage.trial_slot).
+        self._unwritten_failures = 0
+        self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._work, name="trial-recorder", daemon=True)
         self.thread.start()
 
     def put(self, ended: EndedTrial) -> None:
         if self.error is not None:  # surface a database failure in the driver's thread
             raise self.error
+        if ended.state == TrialState.FAIL:
+            with self._lock:
+                self._unwritten_failures += 1
         self.queue.put(ended)
+
+    @property
+    def unwritten_failures(self) -> int:
+        with self._lock:
+            return self._unwritten_failures
 
     def close(self) -> None:
         """Write everything handed over, then stop."""
@@ -69,6 +81,10 @@ class TrialRecorder:
                 self._write(ended)
             except BaseException as exc:  # kept for the driver; later trials are skipped
                 self.error = exc
+            finally:
+                if ended.state == TrialState.FAIL:
+                    with self._lock:
+                        self._unwritten_failures -= 1
 
     def _write(self, ended: EndedTrial) -> None:
         for key, value in ended.attrs.items():

@@ -49,6 +49,7 @@ from actsearch.storage import (
     open_storage,
     pending_retries,
     recover_orphans,
+    trial_slot,
 )
 from actsearch.strategy import Strategy, staged_params
 from actsearch.training import EpochResult, TrainConfig
@@ -497,7 +498,13 @@ class Search:
                 busy = {live.slot.actor for live in self.live.values()}
                 wanted = finished + len(self.live) + self.others_running
                 if slot.actor not in busy and wanted < self.options.trials:
-                    self._launch(slot)
+                    # The mirror's count of other drivers' trials may be seconds old: the
+                    # database decides, so drivers sharing a study never overshoot it.
+                    assert self.recorder is not None
+                    with trial_slot(self.storage, self.study_id, self.options.trials,
+                                    self.recorder.unwritten_failures) as room:
+                        if room:
+                            self._launch(slot)
             heads = {queue[0]: key for key, queue in self.queues.items() if queue}
             if not heads:
                 break

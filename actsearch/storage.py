@@ -12,11 +12,14 @@ for telemetry, the driver that ran it, and retries.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import sqlite3
+import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +31,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from actsearch.errors import UsageError
 
@@ -90,17 +93,25 @@ def open_storage(url: str, *, create: bool = True) -> RDBStorage:
     # SQLite: wait for a busy writer from the very first connection (table creation too).
     engine_kwargs: dict[str, Any] = ({"connect_args": {"timeout": 30}} if is_sqlite
                                      else {"pool_pre_ping": True})
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # Readers never create or migrate tables: only the writer (a search) does.
-            storage = RDBStorage(url, engine_kwargs=engine_kwargs,
-                                 heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                                 skip_table_creation=not create,
-                                 skip_compatibility_check=not create)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise UsageError(f"cannot open storage {masked(url)}: {_first_line(exc)}; check the URL "
-                         "and that the database server is running") from None
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # Readers never create or migrate tables: only the writer (a search) does.
+                storage = RDBStorage(url, engine_kwargs=engine_kwargs,
+                                     heartbeat_interval=HEARTBEAT_SECONDS,
+                                     grace_period=GRACE_SECONDS, skip_table_creation=not create,
+                                     skip_compatibility_check=not create)
+            break
+        except IntegrityError:
+            # Two drivers creating the tables of a fresh database at once (optuna#1092): the
+            # other one won; its tables are there on the next try.
+            if attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise UsageError(f"cannot open storage {masked(url)}: {_first_line(exc)}; check the "
+                             "URL and that the database server is running") from None
     if is_sqlite:
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # later connections get the pragmas
@@ -188,6 +199,32 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
             "one pruner cannot compare both budgets; drop --epochs to resume, or pass a new "
             "--study name")
     return study_id
+
+
+@contextlib.contextmanager
+def trial_slot(storage: RDBStorage, study_id: int, target: int,
+               ended_unwritten: int = 0) -> Iterator[bool]:
+    """Whether one more trial may start, decided in the database, and held until it exists.
+
+    Counts the study's running and finished trials (every driver's), less
+    ``ended_unwritten``: this driver's failed trials whose state is not written yet. On
+    PostgreSQL an advisory lock per study is held until the block ends, so two drivers
+    cannot both take the last slot; SQLite has one writer, so the count suffices.
+    """
+    count = sqlalchemy.text("SELECT count(*) FROM trials WHERE study_id = :study AND state IN "
+                            "('RUNNING', 'COMPLETE', 'PRUNED')")
+    postgres = storage.engine.dialect.name == "postgresql"
+    with storage.engine.connect() as conn:
+        if postgres:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": study_id})
+        try:
+            taken = int(conn.execute(count, {"study": study_id}).scalar_one())
+            yield taken - ended_unwritten < target
+        finally:
+            if postgres:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"),
+                             {"key": study_id})
+            conn.commit()
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[TrialState, int]:
