@@ -204,7 +204,10 @@ def meta_from_csv(content: bytes, target: str | None) -> dict[str, Any]:
         raise UsageError("the CSV sample needs at least two columns and two rows")
     target = target or str(frame.columns[-1])
     if target not in frame.columns:
-        raise UsageError(f"the CSV sample has no column {target!r}")
+        raise UsageError(f"the CSV sample has no column {target!r}"[:300])
+    if frame[target].isna().any():
+        raise UsageError(f"the CSV sample's target column {target!r} has empty cells: fill or "
+                         "drop those rows"[:300])
     y = frame[target].to_numpy()
     x = frame.drop(columns=[target])
     task = infer_task(y)

@@ -109,6 +109,10 @@ def test_upload_limits_and_bad_bodies(client: TestClient) -> None:
     garbage = client.post("/api/v1/recommendations/similar/upload",
                           files={"file": ("x.csv", b"\xff\xfe\x00", "text/csv")})
     assert garbage.status_code == 400
+    holes = "a,label\n" + "\n".join(f"{i},{'x' if i % 3 else ''}" for i in range(30))
+    missing = client.post("/api/v1/recommendations/similar/upload",
+                          files={"file": ("h.csv", holes, "text/csv")})
+    assert missing.status_code == 400 and "empty cells" in missing.json()["detail"]
     invalid = client.post("/api/v1/recommendations/similar", json={"meta": {"samples": -1}})
     assert invalid.status_code == 422
     assert any(e["loc"][-1] == "samples" for e in invalid.json()["detail"])
@@ -139,6 +143,8 @@ def test_read_token(populated: str) -> None:
             assert c.get("/api/v1/recommendations/wine",
                          headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert c.get("/healthz").status_code == 200  # liveness stays open
+        assert c.get("/metrics").status_code == 401  # study names are data too
+        assert c.get("/metrics", headers={"Authorization": "Bearer r"}).status_code == 200
 
 
 def test_names_in_paths_are_data(client: TestClient, populated: str) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from actsearch import __version__
-from actsearch.api.deps import StorageDep
+from actsearch.api.deps import ReadAccess, StorageDep
 from actsearch.api.schemas import Health
 
 router = APIRouter(tags=["operations"])
@@ -27,7 +27,9 @@ def healthz(storage: StorageDep) -> JSONResponse:
         return JSONResponse(body.model_dump(), status_code=503)
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=False)
+@router.get("/metrics", response_class=Response, include_in_schema=False,
+            dependencies=[ReadAccess])
 def metrics(request: Request) -> Response:
+    """Prometheus metrics; behind the read token when one is set (study names are data)."""
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
