@@ -6,6 +6,10 @@ accepts artifacts only while a trial is RUNNING, so this comes before the state)
 final state; when the trial improved on the best, it refreshes the dataset's served
 recommendation. If the driver dies first, the trial stays RUNNING in the database and the
 next run recovers it as an orphan.
+
+Figures are optional, results are not: a figure is drawn only when no other ended trial is
+waiting, so the database never falls behind the search by more than the one figure being
+drawn (trials skipped that way say so in ``figure``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class TrialRecorder:
         # Failed trials handed over but still RUNNING in the database: they do not hold a
         # slot of the study's trial budget (see storage.trial_slot).
         self._unwritten_failures = 0
+        self._waiting = 0  # ended trials handed over and not yet taken up by the writer
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._work, name="trial-recorder", daemon=True)
         self.thread.start()
@@ -55,9 +60,9 @@ class TrialRecorder:
     def put(self, ended: EndedTrial) -> None:
         if self.error is not None:  # surface a database failure in the driver's thread
             raise self.error
-        if ended.state == TrialState.FAIL:
-            with self._lock:
-                self._unwritten_failures += 1
+        with self._lock:
+            self._waiting += 1
+            self._unwritten_failures += ended.state == TrialState.FAIL
         self.queue.put(ended)
 
     @property
@@ -75,6 +80,8 @@ class TrialRecorder:
 
     def _work(self) -> None:
         while (ended := self.queue.get()) is not None:
+            with self._lock:
+                self._waiting -= 1
             if self.error is not None:
                 continue
             try:
@@ -89,7 +96,12 @@ class TrialRecorder:
     def _write(self, ended: EndedTrial) -> None:
         for key, value in ended.attrs.items():
             self.storage.set_trial_user_attr(ended.trial_id, key, value)
-        if self.store is not None and ended.state != TrialState.FAIL:
+        with self._lock:
+            backlog = self._waiting > 0
+        if self.store is not None and ended.state != TrialState.FAIL and backlog:
+            self.storage.set_trial_user_attr(ended.trial_id, "figure",
+                                             "skipped: trials were waiting to be written")
+        elif self.store is not None and ended.state != TrialState.FAIL:
             try:
                 png = self.renderer.png(ended.activations, ended.attrs.get("telemetry") or [])
                 upload_trial_figure(self.storage, self.store, ended.trial_id, png)
