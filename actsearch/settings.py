@@ -22,6 +22,8 @@ class Settings(BaseSettings):
         api_token: Bearer token for the API's write endpoints (unset disables them).
         api_read_token: Bearer token for read endpoints (unset leaves them open).
         metrics_port: Port of the search driver's Prometheus endpoint (0 = off).
+        api_max_body_bytes: Largest request body the API reads (2 MiB: a 1 MiB CSV sample
+            and its form).
         knowledge_base: A knowledge-base file to answer unseen datasets from, instead of the
             one shipped in the package (``actsearch corpus distill`` writes one).
     """
@@ -36,6 +38,7 @@ class Settings(BaseSettings):
     api_read_token: str | None = None
     metrics_port: int = 0
     knowledge_base: Path | None = None
+    api_max_body_bytes: int = Field(default=2 << 20, ge=1024)
 
 
 @lru_cache(maxsize=1)

@@ -30,6 +30,32 @@ class _Measured:
         await self.app(scope, receive, send)
 
 
+class _BodyLimit:
+    """Refuses a request body over ``max_bytes`` before any of it is read: 413 from its
+    Content-Length, and 411 for a body sent without one (chunked), which could be unbounded.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
+            if length is None and headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+                return await self._refuse(scope, receive, send, 411,
+                                          "send the body with a Content-Length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+                return await self._refuse(scope, receive, send, 413,
+                                          f"the request body is over {self.max_bytes} bytes")
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int,
+                      detail: str) -> None:
+        await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on ``settings`` (default: the environment's)."""
     settings = settings or get_settings()
@@ -39,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = open_storage(settings.storage)
     app.state.metrics = ApiMetrics(app.state.storage)
     app.add_middleware(_Measured, metrics=app.state.metrics)
+    app.add_middleware(_BodyLimit, max_bytes=settings.api_max_body_bytes)
     for router in (health.router, catalogue.router, studies.router, recommendations.router):
         app.include_router(router)
 

@@ -106,6 +106,17 @@ def test_upload_limits_and_bad_bodies(client: TestClient) -> None:
     too_big = client.post("/api/v1/recommendations/similar/upload",
                           files={"file": ("big.csv", big, "text/csv")})
     assert too_big.status_code == 413 and "over 1 MiB" in too_big.json()["detail"]
+    # Over the body limit (2 MiB): refused from its Content-Length, before a byte is read.
+    huge = client.post("/api/v1/recommendations/similar/upload",
+                       files={"file": ("huge.csv", b"1,2\n" * 800_000, "text/csv")})
+    assert huge.status_code == 413 and "request body is over" in huge.json()["detail"]
+
+    def chunks():  # type: ignore[no-untyped-def]  # a body with no length announced
+        yield b"a,b\n"
+
+    chunked = client.post("/api/v1/recommendations/similar", content=chunks(),
+                          headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 411
     garbage = client.post("/api/v1/recommendations/similar/upload",
                           files={"file": ("x.csv", b"\xff\xfe\x00", "text/csv")})
     assert garbage.status_code == 400
