@@ -234,22 +234,26 @@ def count_states(trials: list[FrozenTrial]) -> dict[TrialState, int]:
     return counts
 
 
+def study_info(storage: RDBStorage, study_id: int, name: str,
+               attrs: dict[str, Any]) -> StudyInfo:
+    """One study with its trial counts (its trials only are loaded)."""
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    counts = count_states(trials)
+    meta = attrs.get(META_KEY, {}) or {}
+    complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    return StudyInfo(
+        name=name, study_id=study_id, dataset=meta.get("dataset"), space=meta.get("space"),
+        metric=meta.get("metric"), n_complete=counts[TrialState.COMPLETE],
+        n_pruned=counts[TrialState.PRUNED], n_failed=counts[TrialState.FAIL],
+        n_running=counts[TrialState.RUNNING], best_value=max(complete) if complete else None,
+        meta=meta,
+    )
+
+
 def list_studies(storage: RDBStorage) -> list[StudyInfo]:
     """Every study in the database with its trial counts, newest first."""
-    infos = []
-    for summary in storage.get_all_studies():
-        trials = storage.get_all_trials(summary._study_id, deepcopy=False)
-        counts = count_states(trials)
-        meta = summary.user_attrs.get(META_KEY, {}) or {}
-        complete = [t.value for t in trials
-                    if t.state == TrialState.COMPLETE and t.value is not None]
-        infos.append(StudyInfo(
-            name=summary.study_name, study_id=summary._study_id, dataset=meta.get("dataset"),
-            space=meta.get("space"), metric=meta.get("metric"),
-            n_complete=counts[TrialState.COMPLETE], n_pruned=counts[TrialState.PRUNED],
-            n_failed=counts[TrialState.FAIL], n_running=counts[TrialState.RUNNING],
-            best_value=max(complete) if complete else None, meta=meta,
-        ))
+    infos = [study_info(storage, s._study_id, s.study_name, s.user_attrs)
+             for s in storage.get_all_studies()]
     return sorted(infos, key=lambda i: -i.study_id)
 
 

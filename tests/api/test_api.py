@@ -39,6 +39,10 @@ def test_studies(client: TestClient) -> None:
                                             "digits-default--tuned-relu"}
     detail = client.get("/api/v1/studies/wine-default").json()
     assert detail["complete"] == 3 and detail["top_trials"][0]["activations"] == ["gelu", "gelu"]
+    page = client.get("/api/v1/studies/wine-default", params={"top": 1, "offset": 1}).json()
+    assert [t["activations"] for t in page["top_trials"]] == [["relu", "tanh"]]
+    assert page["complete"] == 3  # the counts cover the whole study, the page its slice
+    assert client.get("/api/v1/studies/wine-default", params={"top": 101}).status_code == 422
     missing = client.get("/api/v1/studies/nope")
     assert missing.status_code == 404
     assert "GET /api/v1/studies lists them" in missing.json()["detail"]

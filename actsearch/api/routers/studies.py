@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from optuna.trial import TrialState
 
 from actsearch.api.deps import ReadAccess, SettingsDep, StorageDep, WriteAccess, is_plain_name
 from actsearch.api.schemas import SearchRequest, SearchStarted, StudyDetail, StudySummary, TrialOut
 from actsearch.data import dataset_names
 from actsearch.spaces import available_spaces
-from actsearch.storage import StudyInfo, find_study, list_studies, study_meta
+from actsearch.storage import StudyInfo, find_study, list_studies, study_info, study_meta
 
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 
@@ -32,14 +32,20 @@ def get_studies(storage: StorageDep) -> list[StudySummary]:
 
 @router.get("/{name}", response_model=StudyDetail, dependencies=[ReadAccess],
             responses={404: {"description": "No such study"}})
-def get_study(name: str, storage: StorageDep, top: int = 10) -> StudyDetail:
+def get_study(name: str, storage: StorageDep,
+              top: Annotated[int, Query(ge=0, le=100, description="Trials per page.")] = 10,
+              offset: Annotated[int, Query(ge=0, le=10**6, description="Best trials to "
+                                                                      "skip.")] = 0,
+              ) -> StudyDetail:
+    """One study: its counts and a page of its finished trials, best first (only this
+    study's trials are read)."""
     # The name is a bound parameter, never SQL text.
     study_id = find_study(storage, name) if is_plain_name(name) else None
     if study_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study named {name!r}; "
                             "GET /api/v1/studies lists them")
-    info = next(i for i in list_studies(storage) if i.study_id == study_id)
     attrs = storage.get_study_user_attrs(study_id)
+    info = study_info(storage, study_id, name, attrs)
     finished = [t for t in storage.get_all_trials(study_id, deepcopy=False)
                 if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
     finished.sort(key=lambda t: (t.state != TrialState.COMPLETE, -(t.value or 0.0)))
@@ -47,7 +53,7 @@ def get_study(name: str, storage: StorageDep, top: int = 10) -> StudyDetail:
                        activations=t.user_attrs.get("activations", []),
                        params={k: v for k, v in t.params.items()},
                        epochs=t.user_attrs.get("epochs"), telemetry=t.user_attrs.get("telemetry"))
-              for t in finished[:max(0, min(top, 100))]]
+              for t in finished[offset:offset + top]]
     return StudyDetail(**_summary(info), meta=study_meta(storage, study_id),
                        importance=attrs.get("importance"), final=attrs.get("final"),
                        top_trials=trials)
