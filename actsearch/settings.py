@@ -22,6 +22,7 @@ class Settings(BaseSettings):
         api_token: Bearer token for the API's write endpoints (unset disables them).
         api_read_token: Bearer token for read endpoints (unset leaves them open).
         metrics_port: Port of the search driver's Prometheus endpoint (0 = off).
+        api_max_searches: Searches the API runs at once; more get HTTP 429.
         api_max_body_bytes: Largest request body the API reads (2 MiB: a 1 MiB CSV sample
             and its form).
         knowledge_base: A knowledge-base file to answer unseen datasets from, instead of the
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     metrics_port: int = 0
     knowledge_base: Path | None = None
     api_max_body_bytes: int = Field(default=2 << 20, ge=1024)
+    api_max_searches: int = Field(default=2, ge=1)
 
 
 @lru_cache(maxsize=1)

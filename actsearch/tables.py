@@ -5,6 +5,8 @@
   ablation), with its scores and per-test-example outcomes.
 - ``actsearch_recommendations``: the current recommendation per dataset, precomputed when a
   search or a confirmation ends, so serving one is a primary-key read, not a scan of trials.
+- ``actsearch_search_runs``: searches the API started in the background, with their state and
+  the reason a failed one gave.
 
 Tables are created idempotently (``checkfirst``) on SQLite and PostgreSQL alike.
 """
@@ -60,6 +62,21 @@ class RecommendationRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now,
                                                  onupdate=_now)
+
+
+class SearchRun(Base):
+    """A search a server started in the background, and how it ended."""
+
+    __tablename__ = "actsearch_search_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study: Mapped[str] = mapped_column(String(512), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # running, succeeded, failed
+    reason: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 _ensured: WeakSet[Engine] = WeakSet()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from actsearch import __version__
 from actsearch.api.metrics import ApiMetrics
 from actsearch.api.routers import catalogue, health, recommendations, studies
+from actsearch.background import BackgroundSearches
 from actsearch.errors import UsageError
 from actsearch.settings import Settings, get_settings
 from actsearch.storage import open_storage
@@ -64,6 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.storage = open_storage(settings.storage)
     app.state.metrics = ApiMetrics(app.state.storage)
+    # The storage URL travels in the environment, not on a command line others can read.
+    env = {**os.environ, "ACTSEARCH_STORAGE": settings.storage}
+    if settings.ray_address:
+        env["RAY_ADDRESS"] = settings.ray_address
+    app.state.searches = BackgroundSearches(app.state.storage.engine,
+                                            settings.api_max_searches, env)
     app.add_middleware(_Measured, metrics=app.state.metrics)
     app.add_middleware(_BodyLimit, max_bytes=settings.api_max_body_bytes)
     for router in (health.router, catalogue.router, studies.router, recommendations.router):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -182,5 +183,15 @@ class SearchRequest(BaseModel):
 
 class SearchStarted(BaseModel):
     study: str
-    status_url: str
-    pid: int
+    status_url: str = Field(description="The study: its trial counts as the search goes on.")
+    run_url: str = Field(description="This run: running, succeeded, or failed with a reason.")
+    run_id: int
+
+
+class SearchRunOut(BaseModel):
+    run_id: int
+    study: str
+    state: Literal["running", "succeeded", "failed"]
+    reason: str | None = Field(description="The failure's last line.")
+    started_at: datetime
+    ended_at: datetime | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from actsearch.storage import create_or_load_study, open_storage
+from actsearch.tables import SearchRun, session_scope
 from tests.api.conftest import populate
 from tests.conftest import free_port
 
@@ -28,7 +31,7 @@ def server(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'served.db'}"
     populate(url)
     port = free_port()
-    env = {**os.environ, "ACTSEARCH_API_TOKEN": TOKEN}
+    env = {**os.environ, "ACTSEARCH_API_TOKEN": TOKEN, "ACTSEARCH_API_MAX_SEARCHES": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "actsearch", "serve", "--port", str(port),
                              "--storage", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env)
@@ -99,3 +102,45 @@ def test_post_study_runs_a_search_in_the_background(server: str) -> None:
     assert status is not None and status["complete"] + status["pruned"] == 2
     rec = httpx.get(f"{server}/api/v1/recommendations/iris", timeout=10)
     assert rec.status_code == 200 and rec.json()["study"] == "from-api"
+    runs = _until_ended(body["run_url"])
+    assert [(r["run_id"], r["state"], r["reason"]) for r in runs] == [
+        (body["run_id"], "succeeded", None)]
+
+
+def _until_ended(run_url: str) -> list[dict]:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = httpx.get(run_url, timeout=10).json()
+        if runs and runs[0]["state"] != "running":
+            return runs  # type: ignore[no-any-return]
+        time.sleep(0.5)
+    raise AssertionError(f"{run_url} still running")
+
+
+def test_background_searches_are_bounded_and_a_failure_says_why(
+        server: str, tmp_path: Path) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    long = httpx.post(f"{server}/api/v1/studies", headers=auth, timeout=30, json={
+        "dataset": "digits", "study": "long", "trials": 500, "epochs": 100})
+    assert long.status_code == 202, long.text
+    busy = httpx.post(f"{server}/api/v1/studies", headers=auth, timeout=30, json={
+        "dataset": "iris", "study": "other", "trials": 1})
+    assert busy.status_code == 429  # ACTSEARCH_API_MAX_SEARCHES=1 for this server
+    assert "searches are running" in busy.json()["detail"]
+    assert busy.headers["Retry-After"] == "30"
+    storage = open_storage(url, create=False)
+    with session_scope(storage.engine) as session:
+        pid = session.get(SearchRun, long.json()["run_id"]).pid  # type: ignore[union-attr]
+    os.killpg(pid, signal.SIGKILL)  # the driver and what it started
+    (killed,) = _until_ended(long.json()["run_url"])
+    assert killed["state"] == "failed" and killed["reason"].startswith("exit code")
+
+    # A search its driver refuses at once: its run says why.
+    create_or_load_study(storage, "clash", {"dataset": "wine", "fingerprint": "f" * 16})
+    failing = httpx.post(f"{server}/api/v1/studies", headers=auth, timeout=30, json={
+        "dataset": "iris", "study": "clash", "trials": 1})
+    assert failing.status_code == 202, failing.text
+    (run,) = _until_ended(failing.json()["run_url"])
+    assert run["state"] == "failed" and run["ended_at"] is not None
+    assert "was made for another dataset" in run["reason"]

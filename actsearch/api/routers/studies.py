@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from optuna.trial import TrialState
 
-from actsearch.api.deps import ReadAccess, SettingsDep, StorageDep, WriteAccess, is_plain_name
-from actsearch.api.schemas import SearchRequest, SearchStarted, StudyDetail, StudySummary, TrialOut
+from actsearch.api.deps import ReadAccess, StorageDep, WriteAccess, is_plain_name
+from actsearch.api.schemas import (
+    SearchRequest,
+    SearchRunOut,
+    SearchStarted,
+    StudyDetail,
+    StudySummary,
+    TrialOut,
+)
+from actsearch.background import BackgroundSearches, TooManySearchesError
 from actsearch.data import dataset_names
 from actsearch.spaces import available_spaces
 from actsearch.storage import StudyInfo, find_study, list_studies, study_info, study_meta
@@ -61,9 +67,10 @@ def get_study(name: str, storage: StorageDep,
 
 @router.post("", response_model=SearchStarted, status_code=status.HTTP_202_ACCEPTED,
              dependencies=[WriteAccess],
-             responses={400: {"description": "Unknown dataset or space"}})
-def start_search(body: SearchRequest, request: Request, settings: SettingsDep) -> SearchStarted:
-    """Start a search on Ray in a separate driver process; poll the status URL."""
+             responses={400: {"description": "Unknown dataset or space"},
+                        429: {"description": "As many searches run as the server allows"}})
+def start_search(body: SearchRequest, request: Request) -> SearchStarted:
+    """Start a search on Ray in a separate driver process; poll the study and the run URL."""
     if body.dataset not in dataset_names():
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown dataset {body.dataset!r}; "
                             "GET /api/v1/datasets lists them")
@@ -71,20 +78,27 @@ def start_search(body: SearchRequest, request: Request, settings: SettingsDep) -
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown search space {body.space!r}; "
                             f"use one of {', '.join(available_spaces())}")
     name = body.study or f"{body.dataset}-{body.space}"
-    args = [sys.executable, "-m", "actsearch", "search", "--dataset", body.dataset,
-            "--space", body.space, "--trials", str(body.trials), "--workers", str(body.workers),
-            "--study", name, "--seed", str(body.seed), "--cpus-per-trial",
-            str(body.cpus_per_trial), "--gpus-per-trial", str(body.gpus_per_trial)]
+    args = ["--dataset", body.dataset, "--space", body.space, "--trials", str(body.trials),
+            "--workers", str(body.workers), "--study", name, "--seed", str(body.seed),
+            "--cpus-per-trial", str(body.cpus_per_trial), "--gpus-per-trial",
+            str(body.gpus_per_trial)]
     if body.epochs:
         args += ["--epochs", str(body.epochs)]
     if body.confirm:
         args.append("--confirm")
-    # The storage URL travels in the environment, not on a command line others can read.
-    env = {**os.environ, "ACTSEARCH_STORAGE": settings.storage}
-    if settings.ray_address:
-        env["RAY_ADDRESS"] = settings.ray_address
-    process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    url = str(request.url_for("get_study", name=name))
-    return SearchStarted(study=name, status_url=url, pid=process.pid)
+    searches: BackgroundSearches = request.app.state.searches
+    try:
+        run = searches.start(name, args)
+    except TooManySearchesError as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
+                            headers={"Retry-After": "30"}) from None
+    return SearchStarted(study=name, status_url=str(request.url_for("get_study", name=name)),
+                         run_url=str(request.url_for("get_runs", name=name)),
+                         run_id=run.run_id)
+
+
+@router.get("/{name}/runs", response_model=list[SearchRunOut], dependencies=[ReadAccess])
+def get_runs(name: str, request: Request) -> list[SearchRunOut]:
+    """The background runs of a study, newest first, with why a failed one failed."""
+    searches: BackgroundSearches = request.app.state.searches
+    return [SearchRunOut(**asdict(r)) for r in searches.runs_of(name)]

@@ -1,0 +1,154 @@
+"""Searches started for a server (the API), run as separate driver processes, at most N at once.
+
+Each run is a row of ``actsearch_search_runs`` (running, succeeded or failed, with the
+failure's last line), so a search that fails at once still has a status to read. Finished
+processes are reaped as soon as they are noticed, so none lingers as a zombie; runs a
+restarted server no longer watches are marked failed when their process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from actsearch.errors import ActsearchError
+from actsearch.tables import SearchRun, ensure_tables, session_scope
+
+
+class TooManySearchesError(ActsearchError):
+    """As many searches are running as the server allows."""
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What a client polls: where the run is, and why it failed if it did."""
+
+    run_id: int
+    study: str
+    state: str  # running, succeeded or failed
+    reason: str | None
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass
+class _Process:
+    run_id: int
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+
+class BackgroundSearches:
+    """Starts ``actsearch search`` processes and keeps their status in the database."""
+
+    def __init__(self, engine: Engine, limit: int, env: dict[str, str]) -> None:
+        self.engine, self.limit, self.env = engine, limit, env
+        self.processes: dict[int, _Process] = {}
+        self.lock = threading.Lock()
+        self.logs = Path(tempfile.mkdtemp(prefix="actsearch-runs-"))
+
+    def start(self, study: str, search_args: Sequence[str]) -> RunStatus:
+        """Start ``actsearch search SEARCH_ARGS`` for ``study``.
+
+        Raises:
+            TooManySearchesError: ``limit`` searches are running already.
+        """
+        ensure_tables(self.engine)
+        with self.lock:
+            self.reap()
+            if len(self.processes) >= self.limit:
+                raise TooManySearchesError(
+                    f"{len(self.processes)} searches are running, the most this server runs "
+                    "at once (ACTSEARCH_API_MAX_SEARCHES): retry when one has finished")
+            with session_scope(self.engine) as session:
+                run = SearchRun(study=study, state="running", started_at=datetime.now(UTC))
+                session.add(run)
+                session.flush()
+                run_id = run.id
+            log = self.logs / f"{run_id}.log"
+            with log.open("wb") as stderr:
+                popen = subprocess.Popen(
+                    [sys.executable, "-m", "actsearch", "search", *search_args],
+                    env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=stderr, start_new_session=True)
+            self.processes[run_id] = _Process(run_id, popen, log)
+            with session_scope(self.engine) as session:
+                row = session.get(SearchRun, run_id)
+                assert row is not None
+                row.pid, row.host = popen.pid, os.uname().nodename
+            return self.status(run_id)
+
+    def reap(self) -> None:
+        """Record and collect every process that has exited (no zombies stay behind)."""
+        for run_id, process in list(self.processes.items()):
+            code = process.popen.poll()
+            if code is None:
+                continue
+            del self.processes[run_id]
+            reason = None if code == 0 else _last_line(process.log) or f"exit code {code}"
+            self._finish(run_id, "succeeded" if code == 0 else "failed", reason)
+            process.log.unlink(missing_ok=True)
+
+    def _finish(self, run_id: int, state: str, reason: str | None) -> None:
+        with session_scope(self.engine) as session:
+            row = session.get(SearchRun, run_id)
+            if row is not None:
+                row.state, row.reason, row.ended_at = state, reason, datetime.now(UTC)
+
+    def status(self, run_id: int) -> RunStatus:
+        with session_scope(self.engine) as session:
+            row = session.get(SearchRun, run_id)
+            assert row is not None
+            return _status(row)
+
+    def runs_of(self, study: str) -> list[RunStatus]:
+        """The study's runs, newest first; runs whose process vanished are marked failed."""
+        ensure_tables(self.engine)
+        with self.lock:
+            self.reap()
+        with session_scope(self.engine) as session:
+            rows = list(session.scalars(select(SearchRun).where(SearchRun.study == study)
+                                        .order_by(SearchRun.id.desc())))
+            for row in rows:
+                if row.state == "running" and row.id not in self.processes and _gone(row):
+                    row.state, row.ended_at = "failed", datetime.now(UTC)
+                    row.reason = "its driver process is gone (the server restarted?)"
+            return [_status(r) for r in rows]
+
+    def close(self) -> None:
+        """Stop watching; running searches go on (they resume if re-run)."""
+        with self.lock:
+            self.reap()
+
+
+def _status(row: SearchRun) -> RunStatus:
+    return RunStatus(run_id=row.id, study=row.study, state=row.state, reason=row.reason,
+                     started_at=row.started_at, ended_at=row.ended_at)
+
+
+def _gone(row: SearchRun) -> bool:
+    if row.host != os.uname().nodename or row.pid is None:
+        return False  # another server's run: it watches it
+    try:
+        return bool(psutil.Process(row.pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _last_line(path: Path) -> str | None:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    return lines[-1][:500] if lines else None
