@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.search.test_search_cli import _space, _trials
+from tests.search.test_search_cli import _space, _trials, _wait_for
 
 pytestmark = pytest.mark.slow
 SPACE = """
-model: {family: mlp, depth: 2, width: 128}
+model: {family: mlp, depth: 2, width: 256}
 activations: {candidates: [relu, tanh, elu]}
-hyperparameters: {lr: {low: 1.0e-3, high: 1.0e-2, log: true}, batch_size: 16, epochs: 8}
+hyperparameters: {lr: {low: 1.0e-3, high: 1.0e-2, log: true}, batch_size: 16, epochs: 60}
 sampler: {name: random}
 pruner: {name: none}
 """
@@ -27,6 +27,9 @@ def test_two_drivers_on_one_study_finish_exactly_the_target(
             _space(tmp_path, SPACE), "--trials", "8", "--workers", "1", "--storage",
             postgres_url, "--study", "shared", "--no-compare-relu", "--no-artifacts"]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The second starts once the first is training: each trial takes seconds, so it joins
+    # (Ray start included) long before the first could finish all of them alone.
+    _wait_for(lambda: len(_trials(postgres_url, "shared")) >= 1, process=first)
     second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for driver in (first, second):
         _, stderr = driver.communicate(timeout=600)
