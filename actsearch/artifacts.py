@@ -9,9 +9,11 @@ confirmation ends. Both are read by ``actsearch dashboard`` (optuna-dashboard).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -79,11 +81,21 @@ def render_trial_png(activations: Sequence[str], telemetry: Sequence[dict[str, A
         return trial_figure(activations, telemetry, Path(tmp) / "layers.png").read_bytes()
 
 
-def _lower_priority() -> None:
+def _start_figure_process() -> None:
     os.nice(10)  # figures wait; training does not
     # Ctrl-C reaches the whole process group: the driver handles it, this process must not
     # die with a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A driver killed outright (SIGKILL, the OOM killer) cannot shut this process down, and
+    # its pipe alone does not end it: it ends when its parent does.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()
+    os._exit(0)
 
 
 class Renderer:
@@ -99,7 +111,7 @@ class Renderer:
     def png(self, activations: Sequence[str], telemetry: Sequence[dict[str, Any]]) -> bytes:
         if self._pool is None:  # started on first use: searches without figures pay nothing
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
-                                             initializer=_lower_priority)
+                                             initializer=_start_figure_process)
         return self._pool.submit(render_trial_png, list(activations), list(telemetry)).result()
 
     def close(self) -> None:

@@ -3,7 +3,8 @@
 Each run is a row of ``actsearch_search_runs`` (running, succeeded or failed, with the
 failure's last line), so a search that fails at once still has a status to read. Finished
 processes are reaped as soon as they are noticed, so none lingers as a zombie; runs a
-restarted server no longer watches are marked failed when their process is gone.
+restarted server no longer watches read as failed when their process is gone (reading them
+writes nothing).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from actsearch.errors import ActsearchError
-from actsearch.tables import SearchRun, ensure_tables, session_scope
+from actsearch.tables import SearchRun, ensure_tables, session_scope, tables_exist
 
 
 class TooManySearchesError(ActsearchError):
@@ -113,18 +114,16 @@ class BackgroundSearches:
             return _status(row)
 
     def runs_of(self, study: str) -> list[RunStatus]:
-        """The study's runs, newest first; runs whose process vanished are marked failed."""
-        ensure_tables(self.engine)
+        """The study's runs, newest first; a run whose process vanished reads as failed."""
+        if not tables_exist(self.engine, SearchRun.__tablename__):  # this database never ran one
+            return []
         with self.lock:
             self.reap()
         with session_scope(self.engine) as session:
             rows = list(session.scalars(select(SearchRun).where(SearchRun.study == study)
                                         .order_by(SearchRun.id.desc())))
-            for row in rows:
-                if row.state == "running" and row.id not in self.processes and _gone(row):
-                    row.state, row.ended_at = "failed", datetime.now(UTC)
-                    row.reason = "its driver process is gone (the server restarted?)"
-            return [_status(r) for r in rows]
+        return [_vanished(r) if r.state == "running" and r.id not in self.processes
+                and _gone(r) else _status(r) for r in rows]
 
     def close(self) -> None:
         """Stop watching; running searches go on (they resume if re-run)."""
@@ -135,6 +134,12 @@ class BackgroundSearches:
 def _status(row: SearchRun) -> RunStatus:
     return RunStatus(run_id=row.id, study=row.study, state=row.state, reason=row.reason,
                      started_at=row.started_at, ended_at=row.ended_at)
+
+
+def _vanished(row: SearchRun) -> RunStatus:
+    return RunStatus(run_id=row.id, study=row.study, state="failed",
+                     reason="its driver process is gone (the server restarted?)",
+                     started_at=row.started_at, ended_at=None)
 
 
 def _gone(row: SearchRun) -> bool:

@@ -2,7 +2,7 @@
 
 A recommendation is precomputed when a search or a confirmation ends and stored per dataset
 (``actsearch_recommendations``), so the CLI and the API serve it with one primary-key read;
-both call :func:`recommend`, so they give the same answer.
+both call :func:`recommend`, so they give the same answer. Serving never writes.
 
 Without confirmation the answer is the best search trial (by validation score) and says it
 is unconfirmed. After ``actsearch confirm`` every side has its top configurations retrained
@@ -31,8 +31,14 @@ from sqlalchemy import select
 from actsearch.baselines import SIDES
 from actsearch.errors import UsageError
 from actsearch.stats import Comparison, compare
-from actsearch.storage import META_KEY, find_study, study_meta
-from actsearch.tables import ConfirmationRun, RecommendationRow, ensure_tables, session_scope
+from actsearch.storage import META_KEY, all_studies, find_study, study_meta
+from actsearch.tables import (
+    ConfirmationRun,
+    RecommendationRow,
+    ensure_tables,
+    session_scope,
+    tables_exist,
+)
 
 
 def unconfirmed_notice(study: str) -> str:
@@ -197,13 +203,13 @@ def choose(best: dict[str, Confirmed]) -> Confirmed:
 
 def _dataset_studies(storage: RDBStorage, dataset: str) -> list[_Study]:
     return [_Study(s._study_id, s.study_name, s.user_attrs)
-            for s in storage.get_all_studies()  # one query; trials are not loaded
+            for s in all_studies(storage)  # one query; trials are not loaded
             if (s.user_attrs.get(META_KEY) or {}).get("dataset") == dataset]
 
 
 def studied_datasets(storage: RDBStorage) -> list[str]:
     return sorted({(s.user_attrs.get(META_KEY) or {}).get("dataset") or "?"
-                   for s in storage.get_all_studies()} - {"?"})
+                   for s in all_studies(storage)} - {"?"})
 
 
 def _summary(c: Confirmed, n_trials: int) -> dict[str, Any]:
@@ -315,9 +321,10 @@ RunsByTrial = dict[tuple[str, int], list[ConfirmationRun]]
 
 def _runs(storage: RDBStorage, studies: list[str]) -> tuple[RunsByTrial, RunsByTrial]:
     """Confirmation runs of these studies by (study, trial): retrainings and ReLU twins."""
-    ensure_tables(storage.engine)
     searched: RunsByTrial = defaultdict(list)
     twins: RunsByTrial = defaultdict(list)
+    if not tables_exist(storage.engine, ConfirmationRun.__tablename__):  # never confirmed
+        return searched, twins
     with session_scope(storage.engine) as session:
         for run in session.scalars(select(ConfirmationRun).where(
                 ConfirmationRun.study.in_(studies))):
@@ -372,17 +379,18 @@ def delete_study(storage: RDBStorage, name: str) -> None:
 
 
 def recommend(storage: RDBStorage, dataset: str) -> Recommendation:
-    """The stored recommendation of ``dataset`` (computed and stored on first request).
+    """The recommendation of ``dataset``: the stored one, else computed (and not stored).
 
-    A stored answer whose study has since been deleted by another tool (optuna-dashboard
-    deletes studies) is never served: it is computed afresh from what is left.
+    Serving writes nothing, so a reader never creates tables: recommendations are stored by
+    the writers (a search or a confirmation ending). A stored answer whose study has since
+    been deleted by another tool (optuna-dashboard deletes studies) is never served: it is
+    computed afresh from what is left.
     """
-    ensure_tables(storage.engine)
-    with session_scope(storage.engine) as session:
-        row = session.get(RecommendationRow, dataset)
-        payload = dict(row.payload) if row is not None else None
-    if payload is None:
-        return refresh_recommendation(storage, dataset)
-    if find_study(storage, str(payload.get("study"))) is None:
+    payload = None
+    if tables_exist(storage.engine, RecommendationRow.__tablename__):
+        with session_scope(storage.engine) as session:
+            row = session.get(RecommendationRow, dataset)
+            payload = dict(row.payload) if row is not None else None
+    if payload is None or find_study(storage, str(payload.get("study"))) is None:
         return build_recommendation(storage, dataset)
     return Recommendation(**payload)

@@ -9,7 +9,8 @@ next run recovers it as an orphan.
 
 Figures are optional, results are not: a figure is drawn only when no other ended trial is
 waiting, so the database never falls behind the search by more than the one figure being
-drawn (trials skipped that way say so in ``figure``).
+drawn (trials skipped that way say so in ``figure``). Every write waits out a database
+outage (:class:`actsearch.storage.Patient`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from actsearch.artifacts import Renderer, upload_trial_figure
 from actsearch.recommend import refresh_recommendation
+from actsearch.storage import Patient
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +47,9 @@ class TrialRecorder:
     """One writer thread per driver: the driver stays the only writer of its trials."""
 
     def __init__(self, storage: RDBStorage, dataset: str,
-                 store: FileSystemArtifactStore | None) -> None:
+                 store: FileSystemArtifactStore | None, patient: Patient) -> None:
         self.storage, self.dataset, self.store = storage, dataset, store
+        self.patient = patient
         self.renderer = Renderer()
         self.queue: queue.Queue[EndedTrial | None] = queue.Queue()
         self.error: BaseException | None = None
@@ -86,6 +90,11 @@ class TrialRecorder:
                 continue
             try:
                 self._write(ended)
+            except UpdateFinishedTrialError:
+                # Another driver failed it while this one could not reach the database (a
+                # stale heartbeat), and re-queued its configuration: nothing more to write.
+                log.warning("trial id %d was ended elsewhere during a database outage",
+                            ended.trial_id)
             except BaseException as exc:  # kept for the driver; later trials are skipped
                 self.error = exc
             finally:
@@ -94,19 +103,20 @@ class TrialRecorder:
                         self._unwritten_failures -= 1
 
     def _write(self, ended: EndedTrial) -> None:
+        write = self.patient
         for key, value in ended.attrs.items():
-            self.storage.set_trial_user_attr(ended.trial_id, key, value)
+            write(self.storage.set_trial_user_attr, ended.trial_id, key, value)
         with self._lock:
             backlog = self._waiting > 0
         if self.store is not None and ended.state != TrialState.FAIL and backlog:
-            self.storage.set_trial_user_attr(ended.trial_id, "figure",
-                                             "skipped: trials were waiting to be written")
+            write(self.storage.set_trial_user_attr, ended.trial_id, "figure",
+                  "skipped: trials were waiting to be written")
         elif self.store is not None and ended.state != TrialState.FAIL:
             try:
                 png = self.renderer.png(ended.activations, ended.attrs.get("telemetry") or [])
-                upload_trial_figure(self.storage, self.store, ended.trial_id, png)
+                write(upload_trial_figure, self.storage, self.store, ended.trial_id, png)
             except (OSError, ValueError, RuntimeError) as exc:  # not worth losing a trial
                 log.warning("trial figure not attached: %s", exc)
-        self.storage.set_trial_state_values(ended.trial_id, ended.state, ended.values)
+        write(self.storage.set_trial_state_values, ended.trial_id, ended.state, ended.values)
         if ended.improved:  # a better trial: the served recommendation follows at once
-            refresh_recommendation(self.storage, self.dataset)
+            write(refresh_recommendation, self.storage, self.dataset)

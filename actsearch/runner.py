@@ -8,12 +8,14 @@ a pruned trial therefore stops within one epoch and its worker takes the next tr
 
 Resuming is re-running: trials a dead driver left RUNNING are failed and their configurations
 re-queued, as are those of workers that died; the study stops when the requested number of
-trials have finished (completed or pruned).
+trials have finished (completed or pruned). Every storage call waits out a database outage
+(:class:`actsearch.storage.Patient`), so a restarted server pauses the search, not ends it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import signal
 import threading
@@ -44,6 +46,7 @@ from actsearch.settings import get_settings
 from actsearch.spaces import SearchSpace, load_space
 from actsearch.storage import (
     HEARTBEAT_SECONDS,
+    Patient,
     create_or_load_study,
     driver_identity,
     open_storage,
@@ -59,6 +62,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 FAILURES_TO_STOP = 3  # trials failing the same way, none finishing, before a search gives up
 REFRESH_SECONDS = 10.0
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,10 @@ class Search:
         self.warm_started: list[str] = []  # datasets whose configurations were enqueued
         self.errors: Counter[str] = Counter()  # trial errors of this run, by reason
         self.finished_here = 0  # trials this run completed or pruned
-        self.stop_requested = False  # set by Ctrl-C or SIGTERM
+        self.stopping = threading.Event()  # set by Ctrl-C or SIGTERM
+        # Storage calls wait out a database restart (see storage.Patient).
+        self.patient = Patient(self.url, settings.storage_patience_seconds,
+                               on_wait=log.warning, give_up=self.stopping)
 
     # --- Setup ------------------------------------------------------------------------
     def _open(self) -> None:
@@ -276,7 +283,7 @@ class Search:
 
     def _refresh(self) -> None:
         """Copy finished trials of the database (earlier runs, other drivers) into the mirror."""
-        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        trials = self.patient(self.storage.get_all_trials, self.study_id, deepcopy=False)
         self.others_running = sum(1 for t in trials if t.state == TrialState.RUNNING
                                   and t._trial_id not in self.own_ids)
         for t in trials:
@@ -311,8 +318,9 @@ class Search:
                 "activations": list(config.model.activations),
                 "hidden": list(config.model.hidden),
             })
-        trial_id = self.storage.create_new_trial(self.study_id, template_trial=frozen)
-        number = self.storage.get_trial_number_from_id(trial_id)
+        trial_id = self.patient(self.storage.create_new_trial, self.study_id,
+                                template_trial=frozen)
+        number = self.patient(self.storage.get_trial_number_from_id, trial_id)
         self.mirrored.add(trial_id)
         self.own_ids.add(trial_id)
         key = trial_id
@@ -395,13 +403,27 @@ class Search:
                                               f"epoch {result.epoch}")
             return
         live.trial.report(result.value, result.epoch)
-        self.storage.set_trial_intermediate_value(live.trial_id, result.epoch, result.value)
+        try:
+            self.patient(self.storage.set_trial_intermediate_value, live.trial_id, result.epoch,
+                         result.value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self._ended_elsewhere(key)
+            return
         if result.epoch >= self.epochs:
             self._end(key, TrialState.COMPLETE)
         elif live.trial.should_prune():
             self._end(key, TrialState.PRUNED, f"pruned after epoch {result.epoch}")
         elif live.submitted < self.epochs:
             self._submit_epoch(key)
+
+    def _ended_elsewhere(self, key: int) -> None:
+        """Another driver failed this trial while this one could not reach the database (its
+        heartbeat went stale) and re-queued its configuration: drop it here, writing nothing."""
+        live = self.live.pop(key)
+        self.queues.pop(key, None)
+        self.mirror.tell(live.trial, None, state=TrialState.FAIL)
+        log.warning("trial %d was ended by another driver during a database outage; its "
+                    "configuration is re-queued there", live.number)
 
     def _on_worker_death(self, key: int, error: Exception) -> None:
         live = self.live.get(key)
@@ -451,7 +473,7 @@ class Search:
             if searching:
                 serve_metrics(self.metrics_port)
                 store = artifact_store(self.artifacts_dir) if self.options.artifacts else None
-                self.recorder = TrialRecorder(self.storage, self.data.name, store)
+                self.recorder = TrialRecorder(self.storage, self.data.name, store, self.patient)
                 try:
                     with _stop_on_signals(self):
                         self._loop(start)
@@ -462,14 +484,18 @@ class Search:
             final = self._final() if self.options.compare_relu else {}
             self._importance()
             if self._best_trial() is not None:
-                rec = refresh_recommendation(self.storage, self.data.name)
-                write_study_note(self.storage, rec.study, rec)
+                self.patient(self._publish)
             return self._result(start, final)
         finally:
             if self.pool is not None:
                 self.pool.shutdown()
             if not keep_ray:
                 ray_session.stop()
+
+    def _publish(self) -> None:
+        """Store the dataset's recommendation and the study's note (both idempotent)."""
+        rec = refresh_recommendation(self.storage, self.data.name)
+        write_study_note(self.storage, rec.study, rec)
 
     def _importance(self) -> None:
         """fANOVA importance of each parameter (activation per layer vs the rest), stored."""
@@ -483,15 +509,16 @@ class Search:
                     self.mirror, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
         except (ValueError, RuntimeError):  # e.g. every trial the same: nothing to explain
             return
-        self.storage.set_study_user_attr(self.study_id, "importance",
-                                         {k: round(float(v), 4) for k, v in importance.items()})
-        self.storage.set_study_user_attr(self.study_id, "importance_trials", len(complete))
+        self.patient(self.storage.set_study_user_attr, self.study_id, "importance",
+                     {k: round(float(v), 4) for k, v in importance.items()})
+        self.patient(self.storage.set_study_user_attr, self.study_id, "importance_trials",
+                     len(complete))
 
     def _loop(self, start: float) -> None:
         assert self.pool is not None
         last_beat = time.monotonic()
         while True:
-            if self.stop_requested:
+            if self.stopping.is_set():
                 raise KeyboardInterrupt
             finished = self.finished()  # launching changes neither count below
             for slot in self.pool.slots:
@@ -502,7 +529,7 @@ class Search:
                     # database decides, so drivers sharing a study never overshoot it.
                     assert self.recorder is not None
                     with trial_slot(self.storage, self.study_id, self.options.trials,
-                                    self.recorder.unwritten_failures) as room:
+                                    self.recorder.unwritten_failures, self.patient) as room:
                         if room:
                             self._launch(slot)
             heads = {queue[0]: key for key, queue in self.queues.items() if queue}
@@ -526,7 +553,7 @@ class Search:
             now = time.monotonic()
             if now - last_beat > HEARTBEAT_SECONDS / 2:
                 for live in self.live.values():
-                    self.storage.record_heartbeat(live.trial_id)
+                    self.patient(self.storage.record_heartbeat, live.trial_id)
                 last_beat = now
             if now - self.last_refresh > REFRESH_SECONDS:
                 self._refresh()
@@ -552,7 +579,7 @@ class Search:
 
     # --- Final report -----------------------------------------------------------------
     def _best_trial(self) -> FrozenTrial | None:
-        return _best(self.storage.get_all_trials(self.study_id, deepcopy=False))
+        return _best(self.patient(self.storage.get_all_trials, self.study_id, deepcopy=False))
 
     def _final(self) -> dict[str, dict[str, float]]:
         """Retrain the best configuration and its untuned all-ReLU twin; score both.
@@ -572,11 +599,11 @@ class Search:
                                       actors[1].evaluate.remote(relu)])
         final = {key: {"val": run.val, "test": run.test, "epochs": float(run.epochs)}
                  for key, run in (("best", best_run), ("relu", relu_run))}
-        self.storage.set_study_user_attr(self.study_id, "final", final)
+        self.patient(self.storage.set_study_user_attr, self.study_id, "final", final)
         return final
 
     def _result(self, start: float, final: dict[str, dict[str, float]]) -> SearchResult:
-        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        trials = self.patient(self.storage.get_all_trials, self.study_id, deepcopy=False)
         best = _best(trials)
         counts = {s: sum(1 for t in trials if t.state == s) for s in TrialState}
         return SearchResult(
@@ -600,9 +627,9 @@ def _stop_on_signals(search: Search) -> Iterator[None]:
         return
 
     def request_stop(_signum: int, _frame: Any) -> None:
-        if search.stop_requested:
+        if search.stopping.is_set():
             raise KeyboardInterrupt
-        search.stop_requested = True
+        search.stopping.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

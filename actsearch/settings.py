@@ -25,6 +25,8 @@ class Settings(BaseSettings):
         api_max_searches: Searches the API runs at once; more get HTTP 429.
         api_max_body_bytes: Largest request body the API reads (2 MiB: a 1 MiB CSV sample
             and its form).
+        storage_patience_seconds: How long a search waits for an unreachable database (a
+            restart, a failover) before it stops; re-running it then resumes.
         knowledge_base: A knowledge-base file to answer unseen datasets from, instead of the
             one shipped in the package (``actsearch corpus distill`` writes one).
     """
@@ -41,6 +43,7 @@ class Settings(BaseSettings):
     knowledge_base: Path | None = None
     api_max_body_bytes: int = Field(default=2 << 20, ge=1024)
     api_max_searches: int = Field(default=2, ge=1)
+    storage_patience_seconds: float = Field(default=300.0, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -24,7 +24,7 @@ from actsearch.errors import UsageError
 from actsearch.knowledge import KnowledgeEntry, load_knowledge
 from actsearch.recommend import Recommendation, recommend
 from actsearch.stats import NO_DIFFERENCE
-from actsearch.storage import META_KEY
+from actsearch.storage import META_KEY, all_studies
 
 TASK_PENALTY = 10.0
 
@@ -88,7 +88,7 @@ def meta_distance(a: dict[str, Any], b: dict[str, Any]) -> float:
 
 def studied_with_fingerprint(storage: RDBStorage, fingerprint: str) -> str | None:
     """The studied dataset whose data has this fingerprint, if any."""
-    for study in storage.get_all_studies():
+    for study in all_studies(storage):
         meta = study.user_attrs.get(META_KEY) or {}
         if meta.get("fingerprint") == fingerprint and meta.get("dataset"):
             return str(meta["dataset"])
@@ -98,7 +98,7 @@ def studied_with_fingerprint(storage: RDBStorage, fingerprint: str) -> str | Non
 def studied_meta(storage: RDBStorage) -> dict[str, dict[str, Any]]:
     """Meta-features of every studied dataset (one query, no trials loaded)."""
     found = {}
-    for study in storage.get_all_studies():
+    for study in all_studies(storage):
         meta = study.user_attrs.get(META_KEY) or {}
         if meta.get("dataset") and meta.get("meta"):
             found[meta["dataset"]] = meta["meta"]

@@ -17,23 +17,34 @@ import os
 import re
 import socket
 import sqlite3
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import optuna
 import psutil
 import sqlalchemy
+import tenacity
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
+from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
-from actsearch.errors import UsageError
+from actsearch.errors import StorageUnavailableError, UsageError
+from actsearch.tables import tables_exist
 
 META_KEY = "actsearch"
 HEARTBEAT_SECONDS = 10
@@ -76,8 +87,13 @@ def check_url(url: str) -> sqlalchemy.URL:
     return parsed
 
 
-def open_storage(url: str, *, create: bool = True) -> RDBStorage:
+def open_storage(url: str, *, create: bool = True, require_studies: bool = True) -> RDBStorage:
     """Connect to the study database (creating Optuna's tables if needed and ``create``).
+
+    Args:
+        create: Create (or migrate) Optuna's tables: only writers (a search) do.
+        require_studies: When not creating, refuse a database without studies (a command
+            that reads them); a server that waits for its first study passes False.
 
     Raises:
         UsageError: The URL is malformed, the server unreachable, or (``create=False``) the
@@ -85,11 +101,11 @@ def open_storage(url: str, *, create: bool = True) -> RDBStorage:
     """
     parsed = check_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
-    if not create and is_sqlite and not os.path.exists(parsed.database or ""):
+    if not create and require_studies and is_sqlite and not os.path.exists(parsed.database or ""):
         raise UsageError(f"storage {masked(url)} does not exist yet: run `actsearch search` "
                          "first, or point --storage at your study database")
     if not create:
-        _probe(url)
+        _probe(url, require_studies)
     # SQLite: wait for a busy writer from the very first connection (table creation too).
     engine_kwargs: dict[str, Any] = ({"connect_args": {"timeout": 30}} if is_sqlite
                                      else {"pool_pre_ping": True})
@@ -118,12 +134,53 @@ def open_storage(url: str, *, create: bool = True) -> RDBStorage:
     return storage
 
 
-def _probe(url: str) -> None:
+class ReaderStorage:
+    """A server's read access to a database that may hold no studies yet.
+
+    Opening Optuna's storage writes (it records its schema version), so until a search has
+    created the tables a server reads an empty stand-in, and the real storage once they
+    exist: serving never creates a table.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        _probe(url, require_studies=False)
+        kwargs: dict[str, Any] = ({"connect_args": {"timeout": 30}}
+                                  if make_url(url).get_backend_name() == "sqlite"
+                                  else {"pool_pre_ping": True})
+        self.engine = sqlalchemy.create_engine(url, **kwargs)  # health checks, metrics, runs
+        self._storage: RDBStorage | None = None
+        self._empty: RDBStorage | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> RDBStorage:
+        """The study database, or an empty one while no search has written to it."""
+        if self._storage is not None:
+            return self._storage
+        with self._lock:
+            if self._storage is None and tables_exist(self.engine, "studies", "version_info"):
+                self._storage = open_storage(self.url, create=False)
+            if self._storage is not None:
+                return self._storage
+            if self._empty is None:
+                self._empty = RDBStorage("sqlite://", engine_kwargs={
+                    "poolclass": sqlalchemy.pool.StaticPool,
+                    "connect_args": {"check_same_thread": False}})
+            return self._empty
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        for storage in (self._storage, self._empty):
+            if storage is not None:
+                storage.engine.dispose()
+
+
+def _probe(url: str, require_studies: bool) -> None:
     """Connect once without creating anything (read-only commands must not write)."""
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:
-            if not sqlalchemy.inspect(conn).has_table("studies"):
+            if require_studies and not sqlalchemy.inspect(conn).has_table("studies"):
                 raise UsageError(f"storage {masked(url)} holds no studies yet: run "
                                  "`actsearch search` first")
     except SQLAlchemyError as exc:
@@ -163,7 +220,16 @@ def study_meta(storage: RDBStorage, study_id: int) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+def all_studies(storage: RDBStorage) -> list[FrozenStudy]:
+    """Every study (trials not loaded); none in a database no search has written to yet."""
+    if not tables_exist(storage.engine, "studies"):
+        return []
+    return storage.get_all_studies()
+
+
 def find_study(storage: RDBStorage, name: str) -> int | None:
+    if not tables_exist(storage.engine, "studies"):
+        return None
     try:
         return storage.get_study_id_from_name(name)
     except KeyError:
@@ -175,7 +241,8 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
 
     Raises:
         UsageError: The study exists for another dataset or another search space (its
-            parameter names and choice lists must stay the same).
+            parameter names and choice lists must stay the same), or holds trials that no
+            actsearch search made.
     """
     study_id = find_study(storage, name)
     if study_id is None:
@@ -187,6 +254,13 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
             storage.set_study_user_attr(study_id, META_KEY, meta)
             return study_id
     existing = study_meta(storage, study_id)
+    if not existing.get("space_digest") and storage.get_n_trials(study_id) > 0:
+        raise UsageError(
+            f"study {name!r} was not made by an actsearch search (it records no search "
+            "space), so its trials cannot be resumed: pass a new --study name")
+    if not existing:  # an empty study made elsewhere (optuna create-study): adopt it
+        storage.set_study_user_attr(study_id, META_KEY, meta)
+        return study_id
     for key, label in (("fingerprint", "dataset"), ("space_digest", "search space")):
         if existing.get(key) and existing.get(key) != meta.get(key):
             raise UsageError(
@@ -202,29 +276,51 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
 
 
 @contextlib.contextmanager
-def trial_slot(storage: RDBStorage, study_id: int, target: int,
-               ended_unwritten: int = 0) -> Iterator[bool]:
+def trial_slot(storage: RDBStorage, study_id: int, target: int, ended_unwritten: int = 0,
+               patient: Patient | None = None) -> Iterator[bool]:
     """Whether one more trial may start, decided in the database, and held until it exists.
 
     Counts the study's running and finished trials (every driver's), less
     ``ended_unwritten``: this driver's failed trials whose state is not written yet. On
     PostgreSQL an advisory lock per study is held until the block ends, so two drivers
-    cannot both take the last slot; SQLite has one writer, so the count suffices.
+    cannot both take the last slot; SQLite has one writer, so the count suffices. Taking the
+    slot is retried through ``patient`` while the database is unreachable.
     """
-    count = sqlalchemy.text("SELECT count(*) FROM trials WHERE study_id = :study AND state IN "
-                            "('RUNNING', 'COMPLETE', 'PRUNED')")
-    postgres = storage.engine.dialect.name == "postgresql"
-    with storage.engine.connect() as conn:
-        if postgres:
+    take = patient or (lambda call, *args: call(*args))
+    conn, room = take(_take_slot, storage, study_id, target, ended_unwritten)
+    try:
+        yield room
+    finally:
+        _release_slot(conn, study_id)
+
+
+_COUNT_TAKEN = sqlalchemy.text("SELECT count(*) FROM trials WHERE study_id = :study AND state IN "
+                               "('RUNNING', 'COMPLETE', 'PRUNED')")
+
+
+def _take_slot(storage: RDBStorage, study_id: int, target: int,
+               ended_unwritten: int) -> tuple[sqlalchemy.Connection, bool]:
+    conn = storage.engine.connect()
+    try:
+        if conn.dialect.name == "postgresql":
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": study_id})
-        try:
-            taken = int(conn.execute(count, {"study": study_id}).scalar_one())
-            yield taken - ended_unwritten < target
-        finally:
-            if postgres:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"),
-                             {"key": study_id})
-            conn.commit()
+        taken = int(conn.execute(_COUNT_TAKEN, {"study": study_id}).scalar_one())
+    except BaseException:
+        conn.invalidate()  # never pool a connection that may still hold the lock
+        conn.close()
+        raise
+    return conn, taken - ended_unwritten < target
+
+
+def _release_slot(conn: sqlalchemy.Connection, study_id: int) -> None:
+    try:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": study_id})
+        conn.commit()
+    except (OperationalError, InterfaceError):
+        conn.invalidate()  # the connection died, and the server released its lock with it
+    finally:
+        conn.close()
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[TrialState, int]:
@@ -253,8 +349,62 @@ def study_info(storage: RDBStorage, study_id: int, name: str,
 def list_studies(storage: RDBStorage) -> list[StudyInfo]:
     """Every study in the database with its trial counts, newest first."""
     infos = [study_info(storage, s._study_id, s.study_name, s.user_attrs)
-             for s in storage.get_all_studies()]
+             for s in all_studies(storage)]
     return sorted(infos, key=lambda i: -i.study_id)
+
+
+# --- Outages ----------------------------------------------------------------------------
+
+def _unreachable(exc: BaseException) -> bool:
+    """A lost connection or a server that is down (SQLite: a lock held too long), not a bug."""
+    if isinstance(exc, optuna.exceptions.StorageInternalError):
+        exc = exc.__cause__ or exc
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Patient:
+    """Runs a search driver's storage calls again while the database is unreachable.
+
+    A database restart (or failover) then pauses the search instead of ending it: the
+    workers finish the epoch they have and wait, and nothing is lost. Past ``seconds`` the
+    call raises :class:`StorageUnavailableError`; the trials left RUNNING are recovered when
+    the same command is re-run. Every call retried must be idempotent or say what it does
+    when its first attempt did land (see the callers).
+    """
+
+    def __init__(self, url: str, seconds: float, *, on_wait: Callable[[str], None],
+                 give_up: threading.Event | None = None) -> None:
+        self.url, self.seconds, self.on_wait = url, seconds, on_wait
+        self.give_up = give_up or threading.Event()  # set: stop waiting (Ctrl-C)
+
+    def __call__(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_unreachable),
+            stop=(tenacity.stop_after_delay(self.seconds)
+                  | tenacity.stop_when_event_set(self.give_up)),
+            wait=tenacity.wait_exponential(multiplier=0.25, max=5.0),
+            before_sleep=self._waiting, reraise=True)
+        try:
+            return retrying(call, *args, **kwargs)
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            raise StorageUnavailableError(
+                f"the database {masked(self.url)} was unreachable for over {self.seconds:.0f} s "
+                f"({_first_line(exc.__cause__ or exc)}); re-run the same command once it is "
+                "back: the search resumes where it stopped") from None
+
+    def _waiting(self, state: tenacity.RetryCallState) -> None:
+        if state.attempt_number == 1:
+            error = state.outcome.exception() if state.outcome else None
+            cause = _first_line(error.__cause__ or error) if error else "unreachable"
+            self.on_wait(f"database unreachable ({cause}); retrying for up to "
+                         f"{self.seconds:.0f} s")
 
 
 # --- Trials -----------------------------------------------------------------------------

@@ -8,7 +8,9 @@
 - ``actsearch_search_runs``: searches the API started in the background, with their state and
   the reason a failed one gave.
 
-Tables are created idempotently (``checkfirst``) on SQLite and PostgreSQL alike.
+Tables are created idempotently (``checkfirst``) on SQLite and PostgreSQL alike, and only by
+writers (a search, a confirmation, a server starting searches): readers ask
+:func:`tables_exist` and read nothing where there is nothing yet.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
 from sqlalchemy import JSON, DateTime, Float, Integer, String, UniqueConstraint, inspect, text
 from sqlalchemy.engine import Engine
@@ -80,6 +82,22 @@ class SearchRun(Base):
 
 
 _ensured: WeakSet[Engine] = WeakSet()
+_seen: WeakKeyDictionary[Engine, set[str]] = WeakKeyDictionary()
+
+
+def tables_exist(engine: Engine, *names: str) -> bool:
+    """Whether these tables (actsearch's or Optuna's) are there, without creating them.
+
+    A table once seen is remembered per engine, so request paths ask the database only while
+    the tables are still missing.
+    """
+    seen = _seen.setdefault(engine, set())
+    wanted = set(names)
+    if wanted <= seen:
+        return True
+    present = set(inspect(engine).get_table_names()) & wanted
+    seen |= present
+    return present == wanted
 
 
 def ensure_tables(engine: Engine) -> None:

@@ -127,6 +127,10 @@ class RaySession:
                 if self.address:
                     ray.init(address=self.address, **kwargs)
                 else:
+                    # Ray cannot keep its servers on loopback (it rewrites 127.0.0.1 to the
+                    # node's address and listens on every interface); a new local Ray
+                    # requires its token instead (Ray's default unless RAY_AUTH_MODE says
+                    # otherwise), so a client without it is refused.
                     gpus = torch.cuda.device_count() if self.need_gpus else 0
                     ray.init(address="local", num_cpus=os.cpu_count(), num_gpus=gpus, **kwargs)
                     self.started_here = True

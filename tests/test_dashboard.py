@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.search.test_search_cli import AGGRESSIVE, _space
+from tests.support import AGGRESSIVE, write_space
 
 pytestmark = pytest.mark.slow
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -24,7 +24,7 @@ def test_dashboard_serves_study_trials_note_and_figures(tmp_path: Path) -> None:
     env = {**os.environ, "ACTSEARCH_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     search = subprocess.run(
         [sys.executable, "-m", "actsearch", "search", "--dataset", "iris", "--space",
-         _space(tmp_path, AGGRESSIVE), "--trials", "4", "--storage", url, "--study", "dash",
+         write_space(tmp_path, AGGRESSIVE), "--trials", "4", "--storage", url, "--study", "dash",
          "--no-compare-relu"], capture_output=True, text=True, env=env, timeout=300,
         check=False)
     assert search.returncode == 0, search.stderr

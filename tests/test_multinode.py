@@ -13,7 +13,7 @@ import pytest
 
 from actsearch.storage import open_storage
 from tests.conftest import free_port
-from tests.search.test_search_cli import _space
+from tests.support import write_space
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -58,7 +58,7 @@ def test_search_submitted_as_a_job_runs_trials_on_both_nodes(
                               capture_output=True, timeout=600, check=False)
 
     submitted = cli("submit", "--address", cluster, "--storage", postgres_url, "--",
-                    "--dataset", "digits", "--space", _space(tmp_path, SPACE), "--trials", "6",
+                    "--dataset", "digits", "--space", write_space(tmp_path, SPACE), "--trials", "6",
                     "--workers", "2", "--study", "multi", "--no-compare-relu", "--no-artifacts")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().splitlines()[-1]

@@ -17,7 +17,7 @@ from actsearch.api.routers import catalogue, health, recommendations, studies
 from actsearch.background import BackgroundSearches
 from actsearch.errors import UsageError
 from actsearch.settings import Settings, get_settings
-from actsearch.storage import open_storage
+from actsearch.storage import ReaderStorage
 
 log = logging.getLogger("actsearch.api")
 
@@ -64,13 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="actsearch", version=__version__,
                   description="Per-layer activation function recommendations.")
     app.state.settings = settings
-    app.state.storage = open_storage(settings.storage)
-    app.state.metrics = ApiMetrics(app.state.storage)
+    # The API reads; the searches it starts create the tables they write.
+    app.state.database = ReaderStorage(settings.storage)
+    app.state.metrics = ApiMetrics(app.state.database.engine)
     # The storage URL travels in the environment, not on a command line others can read.
     env = {**os.environ, "ACTSEARCH_STORAGE": settings.storage}
     if settings.ray_address:
         env["RAY_ADDRESS"] = settings.ray_address
-    app.state.searches = BackgroundSearches(app.state.storage.engine,
+    app.state.searches = BackgroundSearches(app.state.database.engine,
                                             settings.api_max_searches, env)
     app.add_middleware(_Measured, metrics=app.state.metrics)
     app.add_middleware(_BodyLimit, max_bytes=settings.api_max_body_bytes)

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from optuna.storages import RDBStorage
 
 from actsearch.settings import Settings
+from actsearch.storage import ReaderStorage
 
 _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -21,10 +22,10 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 async def get_storage(request: Request) -> RDBStorage:
-    """The app's storage, opened once at start-up (async: FastAPI runs sync dependencies
-    in a thread pool, which costs more than this whole request)."""
-    storage: RDBStorage = request.app.state.storage
-    return storage
+    """The app's study database (async: FastAPI runs sync dependencies in a thread pool,
+    which costs more than this whole request; the storage is opened once)."""
+    database: ReaderStorage = request.app.state.database
+    return database.get()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from optuna.storages import RDBStorage
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,15 +17,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 class StudyCollector(Collector):
     """Studies and trials by state, counted in SQL at scrape time (no trial is loaded)."""
 
-    def __init__(self, storage: RDBStorage) -> None:
-        self.storage = storage
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
         studies = GaugeMetricFamily("actsearch_studies", "Studies in the database.")
         trials = GaugeMetricFamily("actsearch_trials", "Trials in the database by state.",
                                    labels=["state"])
         try:
-            with self.storage.engine.connect() as conn:
+            with self.engine.connect() as conn:
                 studies.add_metric([], conn.execute(text("SELECT count(*) FROM studies"))
                                    .scalar_one())
                 for state, count in conn.execute(
@@ -40,7 +40,7 @@ class StudyCollector(Collector):
 class ApiMetrics:
     """Per-app registry, so several apps (tests) never collide."""
 
-    def __init__(self, storage: RDBStorage) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("actsearch_api_requests", "API requests.",
                                 ["method", "route", "status"], registry=self.registry)
@@ -48,7 +48,7 @@ class ApiMetrics:
                                  ["method", "route"], registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                           0.5, 1.0, 2.5))
-        self.registry.register(StudyCollector(storage))
+        self.registry.register(StudyCollector(engine))
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """A pure ASGI middleware (no per-request Request/Response objects on the hot path)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import traceback
 from typing import Annotated, Any
 
@@ -71,6 +73,37 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(corpus.app, name="corpus")
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the current ``sys.stderr`` (tests and Click swap it between commands)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+class _OneLine(logging.Formatter):
+    """A warning as one line, like an error (``--verbose`` shows the logger and traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}".splitlines()[0]
+
+
+def _setup_logging(verbose: bool) -> None:
+    logger = logging.getLogger("actsearch")
+    logger.handlers = [_Stderr()]
+    logger.handlers[0].setFormatter(
+        logging.Formatter("%(levelname)s %(name)s: %(message)s") if verbose else _OneLine())
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+    # A lost database connection makes SQLAlchemy's pool log a traceback per connection it
+    # cannot reset; the search already says once that the database is unreachable.
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+
+
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"actsearch {__version__}")
@@ -91,6 +124,7 @@ def _root(
 ) -> None:
     """actsearch: per-layer activation function search."""
     ctx.obj = {"verbose": verbose}
+    _setup_logging(verbose)
 
 
 def main() -> None:

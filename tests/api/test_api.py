@@ -176,7 +176,7 @@ def test_errors_never_reveal_the_storage(tmp_path: Path) -> None:
     with make_client(url) as c:
         # Really break the database: close pooled connections, then put a folder where the
         # file was, so every new connection fails.
-        c.app.state.storage.engine.dispose()  # type: ignore[attr-defined]
+        c.app.state.database.dispose()  # type: ignore[attr-defined]
         db.unlink()
         db.mkdir()
         health = c.get("/healthz")

@@ -144,3 +144,42 @@ def test_background_searches_are_bounded_and_a_failure_says_why(
     (run,) = _until_ended(failing.json()["run_url"])
     assert run["state"] == "failed" and run["ended_at"] is not None
     assert "was made for another dataset" in run["reason"]
+
+
+def test_mixed_load_gets_no_server_error_and_the_limits_hold(server: str,
+                                                             tmp_path: Path) -> None:
+    """40 clients at once on loopback: reads of every kind, oversized uploads, and a burst of
+    search requests against a limit of one running search."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    oversized = b"a,b\n" + b"1,2\n" * (3 << 18)  # 3 MiB, over the 2 MiB default
+    search = {"dataset": "digits", "study": "burst", "trials": 500, "epochs": 100}
+
+    def call(i: int) -> tuple[str, int]:
+        with httpx.Client(base_url=server, timeout=60) as c:
+            kind = i % 8
+            if kind == 0:
+                return "search", c.post("/api/v1/studies", headers=auth, json=search).status_code
+            if kind == 1:
+                r = c.post("/api/v1/recommendations/similar/upload",
+                           files={"file": ("big.csv", oversized, "text/csv")})
+                return "oversized", r.status_code
+            path = ["/api/v1/studies/digits-default?top=2&offset=1", "/api/v1/studies",
+                    "/api/v1/recommendations/wine", "/api/v1/studies/digits-default/runs",
+                    "/healthz", "/api/v1/datasets"][kind - 2]
+            return "read", c.get(path).status_code
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(call, range(240)))
+    statuses = [status for _, status in results]
+    assert not [s for s in statuses if s >= 500]
+    assert all(s == 200 for kind, s in results if kind == "read")
+    assert all(s == 413 for kind, s in results if kind == "oversized")
+    searches = sorted(s for kind, s in results if kind == "search")
+    assert searches == [202] + [429] * (len(searches) - 1)  # the queue limit held
+    runs = httpx.get(f"{server}/api/v1/studies/burst/runs", timeout=10).json()
+    assert len(runs) == 1 and runs[0]["state"] == "running"
+    storage = open_storage(f"sqlite:///{tmp_path / 'served.db'}", create=False)
+    with session_scope(storage.engine) as session:
+        pid = session.get(SearchRun, runs[0]["run_id"]).pid  # type: ignore[union-attr]
+    os.killpg(pid, signal.SIGKILL)
+    assert _until_ended(f"{server}/api/v1/studies/burst/runs")[0]["state"] == "failed"

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from actsearch.storage import list_studies, open_storage
 from actsearch.tables import ConfirmationRun, session_scope
-from tests.search.test_search_cli import AGGRESSIVE, _cli, _space
+from tests.support import AGGRESSIVE, cli, write_space
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ DEAD = SMALL.replace("candidates: [relu, tanh, elu]", 'candidates: ["0 * x"]')
 
 
 def _recommend(url: str, dataset: str) -> dict:  # type: ignore[type-arg]
-    result = _cli("recommend", dataset, "--storage", url, "--format", "json")
+    result = cli("recommend", dataset, "--storage", url, "--format", "json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
@@ -42,8 +42,10 @@ def _runs(url: str) -> int:
 
 
 def test_confirm_searches_baselines_once_and_names_them_in_the_verdict(
-        storage_url: str, tmp_path: Path) -> None:
-    search = _cli("search", "--dataset", "iris", "--space", _space(tmp_path, SMALL), "--trials",
+        postgres_url: str, tmp_path: Path) -> None:
+    # PostgreSQL here; the other confirmations below run on SQLite.
+    storage_url = postgres_url
+    search = cli("search", "--dataset", "iris", "--space", write_space(tmp_path, SMALL), "--trials",
                   "3", "--storage", storage_url, "--study", "c", "--no-compare-relu", "--seed",
                   "5", "--no-artifacts")
     assert search.returncode == 0, search.stderr
@@ -52,7 +54,7 @@ def test_confirm_searches_baselines_once_and_names_them_in_the_verdict(
     assert before["verdict"].startswith("unconfirmed")
     assert "actsearch confirm c" in before["verdict"]
 
-    confirm = _cli("confirm", "c", "--top-k", "2", "--seeds", "3", "--storage", storage_url)
+    confirm = cli("confirm", "c", "--top-k", "2", "--seeds", "3", "--storage", storage_url)
     assert confirm.returncode == 0, confirm.stderr
     assert "baseline c--tuned-relu: 3 trials" in confirm.stdout
     rec = _recommend(storage_url, "iris")
@@ -78,7 +80,7 @@ def test_confirm_searches_baselines_once_and_names_them_in_the_verdict(
 
     runs = _runs(storage_url)
     trials = {name: s.n_complete + s.n_pruned for name, s in studies.items()}
-    again = _cli("confirm", "c", "--top-k", "2", "--seeds", "3", "--storage", storage_url)
+    again = cli("confirm", "c", "--top-k", "2", "--seeds", "3", "--storage", storage_url)
     assert again.returncode == 0, again.stderr
     assert "retraining" not in again.stdout  # everything reused, nothing redone
     after = {s.name: s.n_complete + s.n_pruned
@@ -88,11 +90,11 @@ def test_confirm_searches_baselines_once_and_names_them_in_the_verdict(
 
 def test_tuned_relu_is_recommended_when_it_wins_on_validation(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'dead.db'}"
-    search = _cli("search", "--dataset", "iris", "--space", _space(tmp_path, DEAD), "--trials",
+    search = cli("search", "--dataset", "iris", "--space", write_space(tmp_path, DEAD), "--trials",
                   "2", "--storage", url, "--study", "dead", "--no-compare-relu",
                   "--no-artifacts")
     assert search.returncode == 0, search.stderr
-    confirm = _cli("confirm", "dead", "--top-k", "1", "--seeds", "2", "--storage", url)
+    confirm = cli("confirm", "dead", "--top-k", "1", "--seeds", "2", "--storage", url)
     assert confirm.returncode == 0, confirm.stderr
     rec = _recommend(url, "iris")
     assert rec["side"] == "tuned_relu" and set(rec["activations"]) == {"relu"}
@@ -108,22 +110,22 @@ def test_confirm_a_csv_study_and_a_moved_file(tmp_path: Path) -> None:
     first.parent.mkdir()
     moved.parent.mkdir()
     sklearn.datasets.load_wine(as_frame=True).frame.to_csv(first, index=False)
-    search = _cli("search", "--data", str(first), "--target", "target", "--space",
-                  _space(tmp_path, SMALL), "--trials", "2", "--storage", url, "--study", "w",
+    search = cli("search", "--data", str(first), "--target", "target", "--space",
+                  write_space(tmp_path, SMALL), "--trials", "2", "--storage", url, "--study", "w",
                   "--no-compare-relu", "--no-artifacts")
     assert search.returncode == 0, search.stderr
     shutil.move(first, moved)
-    gone = _cli("confirm", "w", "--top-k", "1", "--seeds", "2", "--storage", url)
+    gone = cli("confirm", "w", "--top-k", "1", "--seeds", "2", "--storage", url)
     assert gone.returncode == 2 and "is gone" in gone.stderr and "--data PATH" in gone.stderr
     assert "Traceback" not in gone.stderr
     other = tmp_path / "other.csv"
     sklearn.datasets.load_wine(as_frame=True).frame.iloc[:-1].to_csv(other, index=False)
-    wrong = _cli("confirm", "w", "--data", str(other), "--storage", url)
+    wrong = cli("confirm", "w", "--data", str(other), "--storage", url)
     assert wrong.returncode == 2 and "fingerprint differs" in wrong.stderr
     assert [s.name for s in list_studies(open_storage(url, create=False))] == ["w"]
     assert _runs(url) == 0  # refused before anything was written
 
-    ok = _cli("confirm", "w", "--data", str(moved), "--top-k", "1", "--seeds", "2",
+    ok = cli("confirm", "w", "--data", str(moved), "--top-k", "1", "--seeds", "2",
               "--storage", url)
     assert ok.returncode == 0, ok.stderr
     rec = _recommend(url, "wine")
@@ -134,7 +136,7 @@ def test_confirm_a_csv_study_and_a_moved_file(tmp_path: Path) -> None:
     meta = storage.get_study_user_attrs(baseline)["actsearch"]
     assert (meta["data_path"], meta["target"]) == (str(moved), "target")
     # The file, asked about by content, is recognised as the study's data.
-    again = _cli("recommend", "--data", str(moved), "--target", "target", "--storage", url,
+    again = cli("recommend", "--data", str(moved), "--target", "target", "--storage", url,
                  "--format", "json")
     assert again.returncode == 0, again.stderr
     body = json.loads(again.stdout)
@@ -143,9 +145,9 @@ def test_confirm_a_csv_study_and_a_moved_file(tmp_path: Path) -> None:
 
 def test_confirm_bad_input(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    missing = _cli("confirm", "nope", "--storage", url)
+    missing = cli("confirm", "nope", "--storage", url)
     assert missing.returncode == 2 and "does not exist yet" in missing.stderr
-    one_seed = _cli("confirm", "nope", "--seeds", "1", "--storage", url)
+    one_seed = cli("confirm", "nope", "--seeds", "1", "--storage", url)
     assert one_seed.returncode == 2 and "--seeds >= 2" in one_seed.stderr
 
 
@@ -176,7 +178,7 @@ def test_warm_start_enqueues_fitting_configurations_of_similar_datasets(tmp_path
             state=TrialState.COMPLETE, value=0.9, params=params, distributions=dists,
             user_attrs={"activations": [params["act_0"], params["act_1"]]}))
         refresh_recommendation(storage, dataset)
-    run = _cli("search", "--dataset", "iris", "--space", _space(tmp_path, AGGRESSIVE),
+    run = cli("search", "--dataset", "iris", "--space", write_space(tmp_path, AGGRESSIVE),
                "--trials", "2", "--workers", "1", "--storage", url, "--study", "warm",
                "--warm-start", "--no-compare-relu")
     assert run.returncode == 0, run.stderr

@@ -13,7 +13,7 @@ from actsearch.errors import UsageError
 from actsearch.knowledge import load_knowledge
 from actsearch.similar import answer_unseen, known_recommendation
 from actsearch.spaces import SearchSpace
-from tests.search.test_search_cli import _cli, _trials
+from tests.support import cli, study_trials
 
 
 def test_shipped_knowledge_base_covers_the_corpus_and_nothing_reserved() -> None:
@@ -63,10 +63,10 @@ def test_a_broken_knowledge_base_file_is_a_usage_error(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_warm_start_on_an_empty_storage_uses_the_knowledge_base(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    run = _cli("search", "--dataset", "wine", "--trials", "2", "--epochs", "2", "--storage",
+    run = cli("search", "--dataset", "wine", "--trials", "2", "--epochs", "2", "--storage",
                url, "--study", "w", "--warm-start", "--no-compare-relu", "--no-artifacts")
     assert run.returncode == 0, run.stderr
-    first = min(_trials(url, "w"), key=lambda t: t.number)
+    first = min(study_trials(url, "w"), key=lambda t: t.number)
     assert first.user_attrs["warm_start_from"] == "keel:wine"
     expected = known_recommendation(None, "keel:wine")
     assert list(first.user_attrs["activations"]) == expected.activations

@@ -112,3 +112,28 @@ def test_resuming_with_another_epoch_budget_is_refused(tmp_path: Path) -> None:
     storage.engine.dispose()
     _refused(["search", "--dataset", "iris", "--epochs", "5"], f"sqlite:///{path}", path, "'e'",
              "trains 20 epochs per trial, not 5")
+
+
+def test_a_study_with_trials_no_actsearch_search_made_is_not_resumed(
+        populated: tuple[str, Path]) -> None:
+    # "kept" holds a trial and records no search space (Optuna alone, or another tool).
+    url, path = populated
+    before = _dump(path)
+    result = runner.invoke(app, ["search", "--dataset", "iris", "--storage", url, "--study",
+                                 "kept", "--trials", "1"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: study 'kept' was not made by an actsearch search")
+    assert "pass a new --study name" in line
+    assert _dump(path) == before
+
+
+def test_long_inputs_are_cut_in_messages(populated: tuple[str, Path]) -> None:
+    url, _ = populated
+    name = "x" * 5000
+    for args in (["search", "--dataset", name], ["recommend", name],
+                 ["search", "--space", name]):
+        result = runner.invoke(app, [*args, "--storage", url])
+        assert result.exit_code == 2, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert len(line) < 600 and "xxx..." in line

@@ -9,14 +9,16 @@ from optuna.trial import TrialState
 
 from actsearch.artifacts import artifact_store
 from actsearch.recorder import EndedTrial, TrialRecorder
-from actsearch.storage import create_or_load_study, open_storage
+from actsearch.storage import Patient, create_or_load_study, open_storage
 
 
 def test_a_backlog_of_figures_never_holds_back_results(tmp_path: Path) -> None:
-    storage = open_storage(f"sqlite:///{tmp_path / 'r.db'}")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    storage = open_storage(url)
     study_id = create_or_load_study(storage, "r", {"dataset": "iris"})
     ids = [storage.create_new_trial(study_id) for _ in range(6)]
-    recorder = TrialRecorder(storage, "iris", artifact_store(tmp_path / "artifacts"))
+    recorder = TrialRecorder(storage, "iris", artifact_store(tmp_path / "artifacts"),
+                             Patient(url, 10, on_wait=print))
     for trial_id in ids:  # six trials end at once
         recorder.put(EndedTrial(trial_id, TrialState.COMPLETE, [0.9], {"epochs": 3}, ["relu"],
                                 improved=False))

@@ -10,7 +10,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from actsearch.strategy import MAX_LAYERS, staged_params
-from tests.search.test_search_cli import _cli, _space, _trials
+from tests.support import cli, study_trials, write_space
 
 SPACE = """
 model: {family: mlp, depth: {low: 1, high: 2}, width: {choices: [8, 16]}}
@@ -45,11 +45,11 @@ def test_first_stage_fixes_relu_then_the_best_shape_and_hyperparameters() -> Non
 @pytest.mark.slow
 def test_a_staged_search_spends_its_first_half_on_relu(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    run = _cli("search", "--dataset", "iris", "--space", _space(tmp_path, SPACE), "--trials",
+    run = cli("search", "--dataset", "iris", "--space", write_space(tmp_path, SPACE), "--trials",
                "4", "--workers", "1", "--storage", url, "--study", "s", "--strategy", "staged",
                "--no-compare-relu", "--no-artifacts")
     assert run.returncode == 0, run.stderr
-    trials = sorted(_trials(url, "s"), key=lambda t: t.number)
+    trials = sorted(study_trials(url, "s"), key=lambda t: t.number)
     assert all(set(t.user_attrs["activations"]) == {"relu"} for t in trials[:2])
     best = max(trials[:2], key=lambda t: (t.value, -t.number))
     shape = {k: v for k, v in best.params.items() if not k.startswith("act")}

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from actsearch import activations
 from actsearch.errors import SearchFailedError
 from actsearch.runner import SearchOptions, run_search
-from tests.search.test_search_cli import _space, _trials
+from tests.support import study_trials, write_space
 
 pytestmark = pytest.mark.slow
 SPACE = """
@@ -41,11 +41,12 @@ def test_failing_trials_end_failed_with_their_error_and_the_search_goes_on(
         driver_only: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'mixed.db'}"
     result = run_search(SearchOptions(
-        dataset="iris", space=_space(tmp_path, SPACE.format(candidates=f"relu, {driver_only}")),
+        dataset="iris",
+        space=write_space(tmp_path, SPACE.format(candidates=f"relu, {driver_only}")),
         trials=4, workers=1, storage=url, study="mixed", seed=0, compare_relu=False,
         artifacts=False))
     assert result.complete + result.pruned == 4
-    trials = _trials(url, "mixed")
+    trials = study_trials(url, "mixed")
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert failed and all(t.params["act"] == driver_only for t in failed)
     for t in failed:
@@ -60,9 +61,9 @@ def test_a_search_whose_every_trial_fails_the_same_way_stops(
     url = f"sqlite:///{tmp_path / 'dead.db'}"
     with pytest.raises(SearchFailedError, match="trials all failed with UnknownActivationError"):
         run_search(SearchOptions(
-            dataset="iris", space=_space(tmp_path, SPACE.format(candidates=driver_only)),
+            dataset="iris", space=write_space(tmp_path, SPACE.format(candidates=driver_only)),
             trials=10, workers=2, storage=url, study="dead", compare_relu=False,
             artifacts=False))
-    trials = _trials(url, "dead")
+    trials = study_trials(url, "dead")
     assert 3 <= len(trials) <= 4  # stopped at the third failure (a fourth may be in flight)
     assert {t.state for t in trials} == {TrialState.FAIL}

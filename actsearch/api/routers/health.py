@@ -9,16 +9,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from actsearch import __version__
-from actsearch.api.deps import ReadAccess, StorageDep
+from actsearch.api.deps import ReadAccess
 from actsearch.api.schemas import Health
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
-def healthz(storage: StorageDep) -> JSONResponse:
+def healthz(request: Request) -> JSONResponse:
     try:
-        with storage.engine.connect() as conn:
+        with request.app.state.database.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         body = Health(status="ok", database="ok", version=__version__)
         return JSONResponse(body.model_dump(), status_code=200)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.search.test_search_cli import _space, _trials, _wait_for
+from tests.support import study_trials, wait_for, write_space
 
 pytestmark = pytest.mark.slow
 SPACE = """
@@ -24,17 +24,17 @@ pruner: {name: none}
 def test_two_drivers_on_one_study_finish_exactly_the_target(
         postgres_url: str, tmp_path: Path) -> None:
     args = [sys.executable, "-m", "actsearch", "search", "--dataset", "digits", "--space",
-            _space(tmp_path, SPACE), "--trials", "8", "--workers", "1", "--storage",
+            write_space(tmp_path, SPACE), "--trials", "8", "--workers", "1", "--storage",
             postgres_url, "--study", "shared", "--no-compare-relu", "--no-artifacts"]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     # The second starts once the first is training: each trial takes seconds, so it joins
     # (Ray start included) long before the first could finish all of them alone.
-    _wait_for(lambda: len(_trials(postgres_url, "shared")) >= 1, process=first)
+    wait_for(lambda: len(study_trials(postgres_url, "shared")) >= 1, process=first)
     second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for driver in (first, second):
         _, stderr = driver.communicate(timeout=600)
         assert driver.returncode == 0, stderr
-    trials = _trials(postgres_url, "shared")
+    trials = study_trials(postgres_url, "shared")
     states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 8
     assert TrialState.RUNNING not in states

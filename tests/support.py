@@ -1,0 +1,90 @@
+"""Helpers the end-to-end tests share: running the CLI, writing spaces, reading trials."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from actsearch.storage import open_storage
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+# Prunes hard: most trials end early.
+AGGRESSIVE = """
+model: {family: mlp, depth: {low: 2, high: 3}, width: 16}
+activations:
+  candidates: [relu, tanh, sigmoid, elu]
+  params: {elu: {alpha: {low: 0.5, high: 1.5}}}
+hyperparameters: {lr: {low: 1.0e-4, high: 1.0e-1, log: true}, epochs: 6}
+sampler: {name: tpe, n_startup_trials: 3}
+pruner: {name: percentile, percentile: 25, n_startup_trials: 1, n_warmup_steps: 0}
+"""
+
+# Trials of several seconds each, never pruned: long enough to kill something mid-trial.
+SLOW = """
+model: {family: mlp, depth: 3, width: 128}
+activations: {candidates: [relu, tanh, elu, silu]}
+hyperparameters: {lr: {low: 1.0e-3, high: 3.0e-3, log: true}, batch_size: 16, epochs: 25}
+sampler: {name: random}
+pruner: {name: none}
+"""
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``actsearch ARGS`` in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "actsearch", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def write_space(tmp_path: Path, text: str, name: str = "space") -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def study_trials(url: str, study: str) -> list[FrozenTrial]:
+    storage = open_storage(url, create=False)
+    try:
+        return storage.get_all_trials(storage.get_study_id_from_name(study))
+    finally:
+        storage.engine.dispose()
+
+
+def finished_count(trials: list[FrozenTrial]) -> int:
+    return sum(1 for t in trials if t.state in FINISHED)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 300.0,
+             process: subprocess.Popen[Any] | None = None) -> None:
+    """Poll ``predicate`` until true; fail at once if ``process`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            err = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"the search exited ({process.returncode}) first: {err}")
+        try:
+            if predicate():
+                return
+        except Exception:  # the database may not exist yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def assert_exactly_finished(trials: list[FrozenTrial], target: int) -> None:
+    """The fault suite's invariant: ``target`` finished trials, none RUNNING, and no
+    configuration run to the end twice (each failed trial is retried at most once)."""
+    states = [t.state for t in trials]
+    assert finished_count(trials) == target, states
+    assert TrialState.RUNNING not in states
+    retry_of = [t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs]
+    assert len(retry_of) == len(set(retry_of)), "a failed trial was retried twice"
+    by_number = {t.number: t for t in trials}
+    for number in retry_of:  # a retry repeats a failed trial, never a finished one
+        assert by_number[number].state == TrialState.FAIL
