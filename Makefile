@@ -7,7 +7,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint bench corpus clean
+.PHONY: setup run test faults lint bench corpus clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The fault suite's long scenarios (about 4 minutes): drivers and workers killed repeatedly,
+# a PostgreSQL server crashed and restarted. `make test` runs the short ones.
+faults: setup
+	$(BIN)/python -m pytest -m faults -s tests/faults
 
 bench: setup
 	$(BIN)/python benchmarks/activation_throughput.py

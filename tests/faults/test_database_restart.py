@@ -16,7 +16,8 @@ from optuna.trial import TrialState
 from tests.faults.conftest import OwnPostgres
 from tests.support import SLOW, assert_exactly_finished, cli, study_trials, wait_for, write_space
 
-pytestmark = pytest.mark.slow
+# Minutes of repeated kills: `make faults` runs them (the default run deselects them).
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 
 def _search(server: OwnPostgres, tmp_path: Path, trials: int) -> list[str]:

@@ -27,7 +27,8 @@ from tests.support import (
     write_space,
 )
 
-pytestmark = pytest.mark.slow
+# Minutes of repeated kills: `make faults` runs them (the default run deselects them).
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 
 def _finished_numbers(url: str, study: str) -> set[int]:
