@@ -394,6 +394,13 @@ class Patient:
         except Exception as exc:
             if not _unreachable(exc):
                 raise
+            if self.give_up.is_set() and threading.current_thread() is threading.main_thread():
+                raise KeyboardInterrupt from None  # Ctrl-C while waiting: the interrupt path
+            if self.give_up.is_set():
+                raise StorageUnavailableError(
+                    f"stopped while the database {masked(self.url)} was unreachable; re-run "
+                    "the same command once it is back: the search resumes where it stopped"
+                ) from None
             raise StorageUnavailableError(
                 f"the database {masked(self.url)} was unreachable for over {self.seconds:.0f} s "
                 f"({_first_line(exc.__cause__ or exc)}); re-run the same command once it is "
