@@ -356,11 +356,20 @@ def list_studies(storage: RDBStorage) -> list[StudyInfo]:
 # --- Outages ----------------------------------------------------------------------------
 
 def _unreachable(exc: BaseException) -> bool:
-    """A lost connection or a server that is down (SQLite: a lock held too long), not a bug."""
-    if isinstance(exc, optuna.exceptions.StorageInternalError):
-        exc = exc.__cause__ or exc
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    """A lost connection or a server that is down (SQLite: a lock held too long), not a bug.
+
+    Optuna wraps database errors in StorageInternalError, and a failed rollback on a dead
+    connection chains another error in front: the whole chain is looked at.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OperationalError | InterfaceError) or (
+                isinstance(seen, DBAPIError) and seen.connection_invalidated):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 P = ParamSpec("P")
