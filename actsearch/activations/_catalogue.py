@@ -56,7 +56,7 @@ def _add(name: str, factory: Factory, formula: str, latex: str, *,
 
 def register_builtins() -> None:
     """Register the catalogue (called once when the package is imported)."""
-    # --- From the seed documents --------------------------------------------------------
+    # --- The classic functions every survey lists ----------------------------------------
     _add("identity", nn.Identity, "x", r"x", aliases=("linear",),
          rng=(-INF, INF), monotonic=True, smooth=True, zero_centered=True, family="linear",
          reference=SEED, torch_equivalent="torch.nn.Identity",

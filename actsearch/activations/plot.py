@@ -1,4 +1,4 @@
-"""Curves of activation functions and their derivatives, as the seed articles draw them."""
+"""Curves of activation functions and their derivatives, as activation surveys draw them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Independent float64 numpy references of every element-wise catalogue function.
 
-Written from the formulas in ../shared/docs/activations.md, not from the modules: a test that
+Written from the published formulas (each function's paper), not from the modules: a test that
 compares a module with these catches a wrong formula, a wrong default or a precision bug.
 """
 

@@ -16,7 +16,7 @@ from tests.activations.conftest import as_module_input, elementwise_names
 from tests.activations.reference import REFERENCES, rational, sigmoid, soft_exponential
 
 DOC_NAMES = {
-    # ../shared/docs/activations.md, "From the seed documents" (canonical [aliases])
+    # The classic functions every survey lists (canonical [aliases])
     "identity": ["linear"], "binary_step": ["step", "heaviside"], "sigmoid": ["logistic_sigmoid"],
     "logistic": [], "tanh": [], "relu": [], "leaky_relu": [], "prelu": [], "rrelu": [],
     "softplus": [], "elu": [], "srelu": [], "apl": [], "maxout": [], "softmax": [],
