@@ -87,6 +87,12 @@ def check_url(url: str) -> sqlalchemy.URL:
     return parsed
 
 
+def _engine_kwargs(is_sqlite: bool) -> dict[str, Any]:
+    # SQLite: wait for a busy writer from the very first connection (table creation too).
+    # A server: test pooled connections first, so one dropped by a restart is replaced.
+    return {"connect_args": {"timeout": 30}} if is_sqlite else {"pool_pre_ping": True}
+
+
 def open_storage(url: str, *, create: bool = True, require_studies: bool = True) -> RDBStorage:
     """Connect to the study database (creating Optuna's tables if needed and ``create``).
 
@@ -106,9 +112,7 @@ def open_storage(url: str, *, create: bool = True, require_studies: bool = True)
                          "first, or point --storage at your study database")
     if not create:
         _probe(url, require_studies)
-    # SQLite: wait for a busy writer from the very first connection (table creation too).
-    engine_kwargs: dict[str, Any] = ({"connect_args": {"timeout": 30}} if is_sqlite
-                                     else {"pool_pre_ping": True})
+    engine_kwargs = _engine_kwargs(is_sqlite)
     for attempt in range(3):
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
@@ -145,10 +149,9 @@ class ReaderStorage:
     def __init__(self, url: str) -> None:
         self.url = url
         _probe(url, require_studies=False)
-        kwargs: dict[str, Any] = ({"connect_args": {"timeout": 30}}
-                                  if make_url(url).get_backend_name() == "sqlite"
-                                  else {"pool_pre_ping": True})
-        self.engine = sqlalchemy.create_engine(url, **kwargs)  # health checks, metrics, runs
+        is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        # For health checks, metrics and search runs.
+        self.engine = sqlalchemy.create_engine(url, **_engine_kwargs(is_sqlite))
         self._storage: RDBStorage | None = None
         self._empty: RDBStorage | None = None
         self._lock = threading.Lock()
