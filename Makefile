@@ -26,6 +26,7 @@ run: setup
 lint: setup
 	$(BIN)/ruff check actsearch tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest

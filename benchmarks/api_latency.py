@@ -35,8 +35,9 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-from actsearch.recommend import build_recommendation, refresh_recommendation
-from actsearch.storage import create_or_load_study, open_storage
+from actsearch.recommend.recommendation import build_recommendation, refresh_recommendation
+from actsearch.store.database import open_storage
+from actsearch.store.studies import create_or_load_study
 
 RESULTS = Path(__file__).parent / "results"
 CHOICES = ["relu", "tanh", "gelu", "silu", "elu", "mish"]

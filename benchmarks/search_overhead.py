@@ -35,10 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from actsearch.data import Dataset, load_dataset
-from actsearch.models import MLP, MLPConfig
-from actsearch.runner import SearchOptions, run_search
-from actsearch.training import TrainConfig, Trainer
+from actsearch.search.options import SearchOptions
+from actsearch.service.searches import run_search
+from actsearch.train.data import Dataset, load_dataset
+from actsearch.train.loop import TrainConfig, Trainer
+from actsearch.train.models import MLP, MLPConfig
 
 RESULTS = Path(__file__).parent / "results"
 CANDIDATES = ["relu", "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "tanh", "sigmoid",
@@ -118,7 +119,7 @@ def run_actsearch(data: Dataset, trials: int, epochs: int, workdir: Path,
     start = time.perf_counter()
     storage = f"sqlite:///{workdir / f'a{artifacts}.db'}"
     result = run_search(SearchOptions(dataset="digits", space=str(space), trials=trials,
-                                      workers=2, storage=storage, study="bench",
+                                      workers=2, storage_url=storage, study="bench",
                                       compare_relu=False, artifacts=artifacts))
     wall = time.perf_counter() - start
     return {"wall": wall, "epochs": result.epochs_trained, "epoch_seconds": result.epoch_seconds,

@@ -1,15 +1,24 @@
-"""Fixtures shared by the whole suite: real databases (SQLite file, PostgreSQL server)."""
+"""Fixtures shared by the whole suite: real databases (SQLite file, PostgreSQL server), the
+one builder of stored trials, and an HTTP client on the API."""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import optuna
 import pytest
 import sqlalchemy
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 POSTGRES_URL = os.environ.get("ACTSEARCH_TEST_POSTGRES",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -63,3 +72,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def frozen_trial(params: dict[str, Any] | None = None, value: float | None = 0.9, *,
+                 state: TrialState = TrialState.COMPLETE, choices: Sequence[Any] | None = None,
+                 distributions: dict[str, BaseDistribution] | None = None,
+                 user_attrs: dict[str, Any] | None = None) -> FrozenTrial:
+    """A finished trial, to store or to hand to the code under test.
+
+    A parameter's distribution, unless ``distributions`` names one for it (names of parameters
+    not given are ignored), is made up from its value: a float's is ``FloatDistribution(1e-4,
+    1)``, any other value's a categorical over ``choices`` (default: the value alone).
+    """
+    params = params or {}
+    made: dict[str, BaseDistribution] = {
+        k: FloatDistribution(1e-4, 1.0) if isinstance(v, float)
+        else CategoricalDistribution(list(choices) if choices is not None else [v])
+        for k, v in params.items()}
+    made.update({k: d for k, d in (distributions or {}).items() if k in params})
+    return optuna.trial.create_trial(state=state, value=value, params=params,
+                                     distributions=made, user_attrs=user_attrs)
+
+
+def add_trial(storage: BaseStorage, study_id: int, params: dict[str, Any] | None = None,
+              value: float | None = 0.9, **options: Any) -> int:
+    """Store :func:`frozen_trial` (same arguments) in a study; returns the trial's id."""
+    return storage.create_new_trial(study_id, template_trial=frozen_trial(params, value,
+                                                                           **options))
+
+
+def make_client(url: str, **settings: str) -> TestClient:
+    """The HTTP API on the study database at ``url`` (``with`` it to run its start-up)."""
+    from fastapi.testclient import TestClient
+
+    from actsearch.api import create_app
+    from actsearch.settings import Settings
+
+    return TestClient(create_app(Settings(storage=url, **settings)))

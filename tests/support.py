@@ -11,7 +11,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from actsearch.storage import open_storage
+from actsearch.store.database import open_storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

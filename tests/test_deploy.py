@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.engine import make_url
 from actsearch.api.metrics import ApiMetrics
 from actsearch.cli import app
 from actsearch.settings import Settings
-from actsearch.storage import open_storage
+from actsearch.store.database import open_storage
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -138,7 +139,7 @@ def _panel_metrics() -> set[str]:
 
 
 def test_every_dashboard_metric_is_exported(tmp_path: Path) -> None:
-    import actsearch.metrics as search_metrics
+    import actsearch.search.metrics as search_metrics
 
     # Touch each labelled driver metric so it is listed, as a running search does.
     for metric in (search_metrics.TRIALS_STARTED, search_metrics.EPOCHS,
@@ -165,7 +166,19 @@ def test_every_dashboard_metric_is_exported(tmp_path: Path) -> None:
 def test_dockerfile_installs_what_the_services_run() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=" in dockerfile and "ARG TORCH_SPEC=" in dockerfile
-    assert 'pip install -e ".[api]"' in dockerfile and "COPY search_spaces" in dockerfile
+    # A wheel built from the package and the search spaces it ships, in a stage of its own.
+    stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+    assert len(stages) == 2 and all(s.startswith("${BASE_IMAGE}") for s in stages)
+    build, image = stages
+    assert "COPY actsearch" in build and "COPY search_spaces" in build
+    assert re.search(r"^RUN pip wheel .*--no-deps", build, re.M)
+    # The image installs that wheel, not editable, with the extra the API and dashboard need;
+    # no source is copied into it, so the installed package is what runs.
+    assert "pip install -e" not in dockerfile and "COPY --from=" in image
+    assert re.search(r'^RUN pip install "[^"]*actsearch-\*\.whl\)?\[api\]"', image, re.M)
+    assert not re.search(r"^COPY (?!--from=)", image, re.M)
+    assert "api" in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
     gpu = SERVICES["ray-worker-gpu"]["build"]["args"]
     assert set(gpu) == {"BASE_IMAGE", "TORCH_SPEC"}
 

@@ -14,10 +14,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from actsearch import __version__
 from actsearch.api.metrics import ApiMetrics
 from actsearch.api.routers import catalogue, health, recommendations, studies
-from actsearch.background import BackgroundSearches
+from actsearch.api.routers.recommendations import RecentRecommendations
 from actsearch.errors import UsageError
+from actsearch.service import BackgroundSearches, ReaderStorage
 from actsearch.settings import Settings, get_settings
-from actsearch.storage import ReaderStorage
 
 log = logging.getLogger("actsearch.api")
 
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         env["RAY_ADDRESS"] = settings.ray_address
     app.state.searches = BackgroundSearches(app.state.database.engine,
                                             settings.api_max_searches, env)
+    app.state.recent = RecentRecommendations()
     app.add_middleware(_Measured, metrics=app.state.metrics)
     app.add_middleware(_BodyLimit, max_bytes=settings.api_max_body_bytes)
     for router in (health.router, catalogue.router, studies.router, recommendations.router):

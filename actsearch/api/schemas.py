@@ -1,4 +1,8 @@
-"""Response and request models of the HTTP API (separate from the storage models)."""
+"""Request and response models of the HTTP API.
+
+A recommendation is served as the library's own model (:class:`Recommendation`, with its
+comparisons), so there is one schema for it, not a copy.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from actsearch.service import Recommendation
 
 
 class Health(BaseModel):
@@ -68,78 +74,6 @@ class StudyDetail(StudySummary):
     top_trials: list[TrialOut]
 
 
-class Comparison(BaseModel):
-    """A configuration's test scores over seeds against a baseline's (see actsearch.stats)."""
-
-    baseline: str = Field(description="tuned_relu, uniform or relu_twin (the ablation).")
-    mean: float
-    std: float
-    n: int
-    baseline_mean: float
-    baseline_std: float
-    baseline_n: int
-    relu_mean: float | None = Field(default=None, description="= baseline_mean for a ReLU "
-                                                              "baseline (earlier key).")
-    relu_std: float | None = None
-    relu_n: int | None = None
-    difference: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    alpha: float
-    method: str = Field(description="'seeds and test examples' or 'seeds'.")
-    verdict: str
-
-
-class Confirmation(Comparison):
-    """The per-layer search's confirmed best against tuned ReLU."""
-
-    validation_mean: float | None = None
-    seeds: list[int] = Field(default_factory=list)
-    study: str | None = None
-    trial: int | None = None
-
-
-class Baseline(BaseModel):
-    """A baseline's confirmed best configuration."""
-
-    study: str
-    trial: int
-    trials: int = Field(description="Finished trials of the baseline study.")
-    activations: list[str]
-    params: dict[str, Any]
-    test_mean: float
-    test_std: float
-    n: int
-    validation_mean: float
-
-
-class RecommendationOut(BaseModel):
-    dataset: str
-    activations: list[str] = Field(description="One activation per hidden layer, input first.")
-    params: dict[str, Any]
-    value: float = Field(description="Validation score of the trial in the search.")
-    metric: str
-    study: str
-    trial: int
-    n_trials: int
-    verdict: str
-    confirmed: bool
-    confirmation: Confirmation | None
-    importance: dict[str, float] | None
-    final: dict[str, Any] | None
-    side: str = Field(description="Where the configuration comes from: search, tuned_relu "
-                                  "or uniform.")
-    verdicts: dict[str, str] = Field(description="The per-layer search against each baseline.")
-    comparisons: dict[str, Comparison]
-    baselines: dict[str, Baseline]
-    ablation: Comparison | None = Field(description="The per-layer best against its untuned "
-                                                    "ReLU twin: an ablation, not a verdict.")
-    source: Literal["studies", "knowledge base"]
-    importance_about: str | None = Field(default=None, description="What `importance` "
-                                         "measured: evaluator, trials, study.")
-
-
 class MetaFeatures(BaseModel):
     samples: int = Field(ge=1, le=10**9)
     features: int = Field(ge=1, le=10**7)
@@ -157,7 +91,7 @@ class SimilarDataset(BaseModel):
     dataset: str
     distance: float
     meta: dict[str, Any]
-    recommendation: RecommendationOut
+    recommendation: Recommendation
 
 
 class SimilarOut(BaseModel):

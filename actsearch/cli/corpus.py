@@ -16,7 +16,7 @@ app = typer.Typer(help="Evaluate recommendations on the KEEL corpus (needs keel-
 @app.command("list")
 def list_tables() -> None:
     """The corpus tables (the reserved ones are never used)."""
-    from actsearch.corpus.tables import corpus_names
+    from actsearch.corpus import corpus_names
 
     for name in corpus_names():
         typer.echo(name)
@@ -42,7 +42,7 @@ def run(
     from actsearch.corpus.report import write_report
 
     options = CorpusOptions(trials=trials, epochs=epochs, seeds=seeds, top_k=top_k,
-                            workers=workers, space=space, storage=storage, out=out,
+                            workers=workers, space=space, storage_url=storage, out=out,
                             datasets=tuple(dataset or ()))
     results = run_corpus(options, on_event=lambda line: console.print(line, highlight=False))
     paths = write_report(results, options)
@@ -61,7 +61,7 @@ def _after_run(which: str, workers: int, storage: str, out: Path) -> None:
     from actsearch.corpus.strategies import run_strategies
     from actsearch.corpus.zero_shot import run_zero_shot
 
-    options = CorpusOptions(workers=workers, storage=storage, out=out)
+    options = CorpusOptions(workers=workers, storage_url=storage, out=out)
     run = run_zero_shot if which == "zero-shot" else run_strategies
     rows = run(options, lambda line: console.print(line, highlight=False))
     paths = write_report(load_results(options.per_table_dir), options)
@@ -90,20 +90,10 @@ def distill(
         help="Where to write it [default: the package's knowledge_base.json].")] = None,
 ) -> None:
     """Distil the corpus results into the knowledge base that ships with actsearch."""
-    import actsearch
-    from actsearch.corpus.protocol import CorpusOptions, load_results
-    from actsearch.corpus.zero_shot import entry_from_result
-    from actsearch.knowledge import KNOWLEDGE_BASE, write_knowledge
+    from actsearch.corpus.zero_shot import distill_knowledge
 
-    results = load_results(CorpusOptions(out=out).per_table_dir)
-    if not results:
-        raise typer.BadParameter(f"no corpus results in {out}: run `actsearch corpus run`",
-                                 param_hint="--out")
-    path = knowledge_base or Path(actsearch.__file__).parent / KNOWLEDGE_BASE
-    write_knowledge([entry_from_result(r) for r in results], path,
-                    about={"tables": len(results), "budget": results[0].budget,
-                           "made_by": "actsearch corpus run + actsearch corpus distill"})
-    console.print(f"{len(results)} entries: {path}")
+    count, path = distill_knowledge(out, knowledge_base)
+    console.print(f"{count} entries: {path}")
 
 
 @app.command("report")

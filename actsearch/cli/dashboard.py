@@ -26,10 +26,10 @@ def dashboard(
     except ImportError:
         raise UsageError("actsearch dashboard needs the api extra (optuna-dashboard is "
                          "missing): pip install 'actsearch[api]'") from None
-    from actsearch.artifacts import artifact_store
-    from actsearch.storage import open_storage
+    from actsearch import service
 
-    store = open_storage(storage_url(storage), create=False)
+    store = service.open_storage(storage_url(storage), create=False)
     folder = artifacts_dir or get_settings().artifacts_dir
     typer.echo(f"optuna-dashboard on http://{host}:{port} (artifacts in {folder})")
-    optuna_dashboard.run_server(store, host=host, port=port, artifact_store=artifact_store(folder))
+    optuna_dashboard.run_server(store, host=host, port=port,
+                                artifact_store=service.artifact_store(folder))

@@ -7,16 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from optuna.storages import RDBStorage
 from rich.console import Console
 from rich.table import Table
 
+from actsearch import service
 from actsearch.cli.activations import OutputFormat
 from actsearch.cli.options import StorageOption, storage_url
-from actsearch.data import dataset_names, load_dataset
-from actsearch.recommend import Recommendation
-from actsearch.stats import NO_DIFFERENCE
-from actsearch.storage import check_url, open_storage
+from actsearch.service import Recommendation
 
 console = Console()
 datasets_app = typer.Typer(help="Datasets actsearch can load by name.", no_args_is_help=True)
@@ -40,70 +37,45 @@ def recommend(
     A studied dataset is answered from its studies; a file never searched (--data) from the
     nearest studied datasets and the shipped knowledge base.
     """
-    from actsearch.similar import answer_unseen, known_recommendation, studied_with_fingerprint
-
     if (dataset is None) == (data is None):
         raise typer.BadParameter("give a DATASET name or --data FILE (one of them)")
     url = storage_url(storage)
     if data is None:
         assert dataset is not None
-        rec = known_recommendation(_open_if_there(url), dataset)
+        rec = service.recommendation(service.studies_if_any(url), dataset)
         if fmt is OutputFormat.json:
             typer.echo(json.dumps(rec.to_dict(), indent=2))
         else:
             print_recommendation(rec)
         return
-    loaded = load_dataset(path=data, target=target)
-    studies = _open_if_there(url)
-    studied = studied_with_fingerprint(studies, loaded.fingerprint) if studies else None
-    if studies is not None and studied is not None:  # searched before: its own answer
-        rec = known_recommendation(studies, studied)
-        if fmt is OutputFormat.json:
-            typer.echo(json.dumps(rec.to_dict(), indent=2))
-        else:
-            console.print(f"{data} was searched as dataset {studied!r}:", highlight=False)
-            print_recommendation(rec)
-        return
-    answer = answer_unseen(studies, loaded.meta, k=neighbours)
+    answer = service.for_file(url, data, target, neighbours)
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(answer.to_dict(), indent=2))
+        body = answer.unseen.to_dict() if answer.unseen else answer.recommendation.to_dict()
+        typer.echo(json.dumps(body, indent=2))
         return
-    console.print(f"[bold]{data}[/bold]: {loaded.meta['samples']} rows, "
-                  f"{loaded.meta['features']} features, {loaded.meta['task']}; never searched, "
-                  "so this is what worked on the most similar known datasets.", highlight=False)
+    if answer.unseen is None:  # searched before: its own answer
+        console.print(f"{data} was searched as dataset {answer.studied_as!r}:", highlight=False)
+        print_recommendation(answer.recommendation)
+        return
+    meta = answer.meta
+    console.print(f"[bold]{data}[/bold]: {meta['samples']} rows, {meta['features']} features, "
+                  f"{meta['task']}; never searched, so this is what worked on the most similar "
+                  "known datasets.", highlight=False)
     table = Table(title="nearest known datasets", title_justify="left")
     for column in ("dataset", "distance", "rows × cols", "use", "per-layer vs tuned ReLU",
                    "from"):
         table.add_column(column, overflow="fold")
-    for s in answer.neighbours:
+    for s in answer.unseen.neighbours:
         r = s.recommendation
         table.add_row(s.dataset, f"{s.distance:.2f}", f"{s.meta['samples']} × "
                       f"{s.meta['features']}", ", ".join(r.activations),
-                      _short(r.verdicts.get("tuned_relu")),
+                      service.verdict_word(r.verdicts.get("tuned_relu")),
                       "your studies" if r.source == "studies" else "shipped")
     console.print(table)
-    console.print(f"evidence: {answer.evidence.sentence()}", highlight=False)
+    console.print(f"evidence: {answer.unseen.evidence.sentence()}", highlight=False)
     print_recommendation(answer.recommendation)
     console.print(f"to search it yourself from these: `actsearch search --data {data}"
                   f"{f' --target {target}' if target else ''} --warm-start`", highlight=False)
-
-
-def _short(verdict: str | None) -> str:
-    """``better``, ``tie``, ``worse`` or ``unconfirmed``: a verdict in a narrow column."""
-    if not verdict:
-        return "unconfirmed"
-    if verdict.startswith(NO_DIFFERENCE):
-        return "tie"
-    return verdict.split(" than ")[0]
-
-
-def _open_if_there(url: str) -> RDBStorage | None:
-    """The study database, or None where there is none yet (the knowledge base still answers).
-    """
-    parsed = check_url(url)
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
-        return None
-    return open_storage(url, create=False)
 
 
 SIDE_LABELS = {"search": "the per-layer search",
@@ -124,9 +96,9 @@ def print_recommendation(rec: Recommendation) -> None:
         table.add_row("use", f"{SIDE_LABELS.get(rec.side, rec.side)}'s best configuration")
     for i, act in enumerate(rec.activations):
         table.add_row(f"layer {i}", act)
-    hyper = {k: v for k, v in rec.params.items() if not k.startswith("act")}
     table.add_row("hyperparameters", ", ".join(f"{k}={v:.4g}" if isinstance(v, float)
-                                               else f"{k}={v}" for k, v in hyper.items()))
+                                               else f"{k}={v}"
+                                               for k, v in rec.hyperparameters.items()))
     table.add_row(f"validation {rec.metric}", f"{rec.value:.4f} (search, one run)")
     origin = f"study {rec.study}, trial #{rec.trial}, {rec.n_trials} finished trials"
     if rec.source == "knowledge base":
@@ -134,24 +106,21 @@ def print_recommendation(rec: Recommendation) -> None:
     table.add_row("from", origin)
     c = rec.confirmation
     if c:
-        table.add_row(f"per-layer test {rec.metric}", _scores(c["mean"], c["std"], c["n"]))
+        table.add_row(f"per-layer test {rec.metric}", _scores(c.mean, c.std, c.n))
     for kind, base in rec.baselines.items():
         table.add_row(f"{kind.replace('_', ' ')} test {rec.metric}",
-                      f"{_scores(base['test_mean'], base['test_std'], base['n'])} (study "
-                      f"{base['study']}, {base['trials']} trials)")
+                      f"{_scores(base.test_mean, base.test_std, base.n)} (study "
+                      f"{base.study}, {base.trials} trials)")
     for kind, comparison in rec.comparisons.items():
-        table.add_row(f"vs {kind.replace('_', ' ')}",
-                      f"{comparison['verdict']}: {comparison['difference']:+.4f} (95% CI "
-                      f"{comparison['ci_low']:+.4f} .. {comparison['ci_high']:+.4f}), p = "
-                      f"{comparison['p_value']:.3g}")
+        table.add_row(f"vs {kind.replace('_', ' ')}", comparison.sentence(rec.metric))
     if rec.ablation:
         a = rec.ablation
         table.add_row("ablation", f"per-layer best vs its untuned ReLU twin (same shape and "
-                                  f"hyperparameters): {a['difference']:+.4f}, p = "
-                                  f"{a['p_value']:.3g}")
+                                  f"hyperparameters): {a.difference:+.4f}, p = "
+                                  f"{a.p_value:.3g}")
     table.add_row("verdict", rec.verdict)
     if rec.importance:
-        acts = sum(v for k, v in rec.importance.items() if k.startswith("act"))
+        acts = sum(v for k, v in rec.importance.items() if service.is_activation_param(k))
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(rec.importance.items())[:5])
         table.add_row("importance", f"activations {acts:.2f} of the total; {top} "
                                     f"({rec.importance_about or 'fANOVA'})")
@@ -164,6 +133,6 @@ def list_datasets() -> None:
     table = Table(title="datasets")
     table.add_column("name", no_wrap=True, style="bold")
     table.add_column("description")
-    for name, description in dataset_names().items():
+    for name, description in service.dataset_names().items():
         table.add_row(name, description)
     console.print(table)

@@ -12,9 +12,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from actsearch import service
 from actsearch.cli.options import StorageOption, storage_url
-from actsearch.runner import Progress, SearchOptions, SearchResult, run_search
-from actsearch.strategy import Strategy
+from actsearch.cli.recommend import print_recommendation
+from actsearch.service import Progress, SearchOptions, SearchResult, Strategy
 
 console = Console()
 
@@ -46,8 +47,8 @@ def _summary(result: SearchResult) -> Table:
     table.add_row("best trial", f"#{result.best_number}, validation {result.best_value:.4f}")
     for i, act in enumerate(result.activations):
         table.add_row(f"layer {i}", act)
-    hyper = {k: v for k, v in result.best_params.items() if not k.startswith("act")}
-    table.add_row("hyperparameters", ", ".join(f"{k}={_fmt(v)}" for k, v in hyper.items()))
+    table.add_row("hyperparameters", ", ".join(f"{k}={_fmt(v)}"
+                                               for k, v in result.hyperparameters.items()))
     for label, key in (("retrained once", "best"),
                        ("its untuned ReLU twin (ablation)", "relu")):
         scores = result.final.get(key)
@@ -112,7 +113,7 @@ def search(
         raise typer.BadParameter("give --dataset or --data, not both")
     options = SearchOptions(
         dataset=dataset, data_path=data, target=target, data_dir=data_dir, space=space,
-        trials=trials, workers=workers, epochs=epochs, storage=storage_url(storage),
+        trials=trials, workers=workers, epochs=epochs, storage_url=storage_url(storage),
         study=study, address=address, cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial, seed=seed, compare_relu=compare_relu, confirm=confirm,
         warm_start=warm_start, artifacts=artifacts, strategy=strategy,
@@ -120,9 +121,10 @@ def search(
     if console.is_terminal:
         with Live(Text("starting..."), console=console, refresh_per_second=4,
                   transient=True) as live:
-            result = run_search(options, on_progress=lambda p: live.update(_progress_view(p)))
+            result = service.run_search(options,
+                                        on_progress=lambda p: live.update(_progress_view(p)))
     else:
-        result = run_search(options)
+        result = service.run_search(options)
     console.print(_summary(result))
     if confirm:
         console.print(f"confirmed against tuned baselines: see `actsearch recommend "
@@ -151,11 +153,8 @@ def confirm(
 ) -> None:
     """Search the tuned baselines, retrain every side's top trials over seeds, and test the
     per-layer search against tuned ReLU and the best uniform activation."""
-    from actsearch.cli.recommend import print_recommendation
-    from actsearch.confirm import ConfirmOptions, confirm_study
-
-    rec = confirm_study(ConfirmOptions(
-        study=study, storage=storage_url(storage), top_k=top_k, seeds=seeds, workers=workers,
+    rec = service.confirm(service.ConfirmOptions(
+        study=study, storage_url=storage_url(storage), top_k=top_k, seeds=seeds, workers=workers,
         address=address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
         data_path=data, target=target, data_dir=data_dir),
         on_event=lambda line: console.print(f"[dim]{line}[/dim]", highlight=False))

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
+from actsearch import service
 from actsearch.cli.activations import OutputFormat
 from actsearch.cli.options import StorageOption, storage_url
-from actsearch.errors import UsageError
-from actsearch.recommend import delete_study
-from actsearch.storage import find_study, list_studies, open_storage
 
 app = typer.Typer(help="Studies in the database: list, show and delete.", no_args_is_help=True)
 console = Console()
@@ -24,7 +22,7 @@ console = Console()
 def list_(storage: StorageOption = None,
           fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table) -> None:
     """List studies with their trial counts and best value."""
-    infos = list_studies(open_storage(storage_url(storage), create=False))
+    infos = service.list_studies(service.open_storage(storage_url(storage), create=False))
     if fmt is OutputFormat.json:
         typer.echo(json.dumps([{**i.__dict__} for i in infos], indent=2, default=str))
         return
@@ -45,26 +43,14 @@ def show(name: Annotated[str, typer.Argument(help="Study name.")],
          top: Annotated[int, typer.Option(help="How many trials to show.")] = 10,
          fmt: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table) -> None:
     """The top trials: per-layer activations, hyperparameters, scores and telemetry."""
-    store = open_storage(storage_url(storage), create=False)
-    study_id = find_study(store, name)
-    if study_id is None:
-        raise UsageError(f"no study named {name!r}: see `actsearch studies list`")
-    trials = [t for t in store.get_all_trials(study_id, deepcopy=False)
-              if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
-    trials.sort(key=lambda t: (t.state != TrialState.COMPLETE, -(t.value or 0.0)))
-    rows = [{
-        "number": t.number, "state": t.state.name, "value": t.value,
-        "activations": t.user_attrs.get("activations", []),
-        "params": {k: v for k, v in t.params.items() if not k.startswith("act")},
-        "epochs": t.user_attrs.get("epochs"), "telemetry": t.user_attrs.get("telemetry"),
-        "dead_fraction_max": t.user_attrs.get("dead_fraction_max"),
-        "saturation_mean": t.user_attrs.get("saturation_mean"),
-        "grad_norm_min": t.user_attrs.get("grad_norm_min"),
-    } for t in trials[:top]]
+    detail = service.show_study(service.open_storage(storage_url(storage), create=False), name,
+                                top=top)
+    rows = [{**asdict(r), "state": r.state.upper(), "params": r.hyperparameters}
+            for r in detail.trials]
     if fmt is OutputFormat.json:
         typer.echo(json.dumps({"study": name, "trials": rows}, indent=2))
         return
-    table = Table(title=f"study {name}: top {len(rows)} of {len(trials)} finished trials")
+    table = Table(title=f"study {name}: top {len(rows)} of {detail.finished} finished trials")
     for column in ("#", "state", "value", "layers", "hyperparameters", "ep", "dead", "sat",
                    "grad"):
         # Short columns never wrap; the two text columns share what is left.
@@ -90,10 +76,9 @@ def delete(name: Annotated[str, typer.Argument(help="Study name.")],
            storage: StorageOption = None,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False) -> None:
     """Delete a study and all its trials (asks first)."""
-    store = open_storage(storage_url(storage), create=False)
-    if find_study(store, name) is None:
-        raise UsageError(f"no study named {name!r}: see `actsearch studies list`")
+    store = service.open_storage(storage_url(storage), create=False)
+    service.show_study(store, name, top=0)  # no such study: the error, before asking
     if not yes and not typer.confirm(f"Delete study {name!r} and all its trials?"):
         raise typer.Exit(1)
-    delete_study(store, name)
+    service.delete_study(store, name)
     typer.echo(f"deleted study {name}")

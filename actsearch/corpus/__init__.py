@@ -1,1 +1,5 @@
-"""The dataset corpus: KEEL tables, the evaluation protocol and the shipped knowledge base."""
+"""The corpus evaluation: the per-layer search against tuned baselines on many real tables."""
+
+from actsearch.train.keel import corpus_names
+
+__all__ = ["corpus_names"]

@@ -4,7 +4,7 @@ Per table, at one budget (trials, epochs, seeds), in one Ray session:
 
 1. the per-layer search (the shipped ``default`` space unless told otherwise);
 2. ``confirm``: the tuned-ReLU and uniform baselines with the same budget, every side's top
-   configurations retrained over the seeds, the verdicts (:mod:`actsearch.confirm`);
+   configurations retrained over the seeds, the verdicts (:mod:`actsearch.recommend.confirm`);
 3. an A/A calibration: a second tuned-ReLU search with another seed, confirmed the same way
    and compared with the first. Both are the same procedure, so the share of tables where
    they are called different must stay near alpha; far above it, the statistics are wrong.
@@ -16,6 +16,7 @@ the corpus storage: re-running skips finished tables and resumes unfinished stud
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,16 +25,25 @@ from typing import Any
 
 import numpy as np
 
-from actsearch.baselines import baseline_space
-from actsearch.confirm import ConfirmOptions, confirm_study, retrain_jobs, study_inputs, train_jobs
-from actsearch.corpus.tables import RESERVED, corpus_names
-from actsearch.data import CORPUS_PREFIX, load_dataset
 from actsearch.errors import UsageError
-from actsearch.recommend import Confirmed, confirmed_best
-from actsearch.runner import Search, SearchOptions
-from actsearch.spaces import SearchSpace, load_space
-from actsearch.storage import find_study, open_storage, study_meta
-from actsearch.workers import RaySession
+from actsearch.recommend.confirm import (
+    ConfirmOptions,
+    confirm_study,
+    retrain_jobs,
+    study_inputs,
+    train_jobs,
+)
+from actsearch.recommend.recommendation import Confirmed, confirmed_best
+from actsearch.search.baselines import baseline_space
+from actsearch.search.driver import Search
+from actsearch.search.options import SearchOptions
+from actsearch.search.spaces import SearchSpace, load_space
+from actsearch.search.workers import RaySession
+from actsearch.service.searches import search_hooks
+from actsearch.store.database import open_storage
+from actsearch.store.studies import find_study, study_meta
+from actsearch.train.data import CORPUS_PREFIX, load_dataset
+from actsearch.train.keel import RESERVED, corpus_names
 
 AA_KIND = "aa_tuned_relu"
 
@@ -48,7 +58,7 @@ class CorpusOptions:
     top_k: int = 2
     workers: int = 2
     space: str = "default"
-    storage: str = "sqlite:///corpus.db"
+    storage_url: str = "sqlite:///corpus.db"
     out: Path = Path("benchmarks/results")
     datasets: tuple[str, ...] = ()
 
@@ -148,28 +158,30 @@ def run_table(name: str, options: CorpusOptions, say: Callable[[str], None]) -> 
     say(f"  per-layer search {study}")
     Search(SearchOptions(dataset=dataset, space=options.space, study=study, seed=0,
                          trials=options.trials, workers=options.workers, epochs=options.epochs,
-                         storage=options.storage, compare_relu=False, artifacts=False),
-           data=data).run(keep_ray=True)
+                         storage_url=options.storage_url, compare_relu=False, artifacts=False),
+           data=data, hooks=search_hooks()).run(keep_ray=True)
     say("  baselines and confirmation")
-    rec = confirm_study(ConfirmOptions(study=study, storage=options.storage,
+    rec = confirm_study(ConfirmOptions(study=study, storage_url=options.storage_url,
                                        top_k=options.top_k, seeds=options.seeds,
                                        workers=options.workers), on_event=say)
     aa = _aa(name, study, options, say)
-    storage = open_storage(options.storage, create=False)
+    storage = open_storage(options.storage_url, create=False)
     sides: dict[str, dict[str, float]] = {}
     if rec.confirmation:
         c = rec.confirmation
-        sides["search"] = {"test_mean": c["mean"], "test_std": c["std"], "n": c["n"],
-                           "validation_mean": c["validation_mean"]}
+        sides["search"] = {"test_mean": c.mean, "test_std": c.std, "n": c.n,
+                           "validation_mean": c.validation_mean or math.nan}
     for kind, base in rec.baselines.items():
-        sides[kind] = {k: base[k] for k in ("test_mean", "test_std", "n", "validation_mean")}
+        sides[kind] = {"test_mean": base.test_mean, "test_std": base.test_std, "n": base.n,
+                       "validation_mean": base.validation_mean}
     chosen_id = find_study(storage, rec.study)
     assert chosen_id is not None
     return TableResult(
         name=name, dataset=dataset, study=study, meta=data.meta, metric=data.metric, side=rec.side,
         activations=rec.activations, params=rec.params,
         space_spec=study_meta(storage, chosen_id)["space_spec"], verdicts=rec.verdicts,
-        sides=sides, comparisons=rec.comparisons, aa=aa, ablation=rec.ablation,
+        sides=sides, comparisons={k: c.to_dict() for k, c in rec.comparisons.items()}, aa=aa,
+        ablation=rec.ablation.to_dict() if rec.ablation else None,
         seconds=round(time.perf_counter() - start, 1),
         budget={"trials": options.trials, "epochs": options.epochs, "seeds": options.seeds,
                 "top_k": options.top_k},
@@ -185,15 +197,16 @@ def search_and_confirm(dataset: str, parent: str, name: str, space: SearchSpace,
     say(f"  {kind} {name}")
     Search(SearchOptions(dataset=dataset, space=space, study=name, trials=options.trials,
                          workers=options.workers, epochs=options.epochs,
-                         storage=options.storage, seed=seed, compare_relu=False,
+                         storage_url=options.storage_url, seed=seed, compare_relu=False,
                          artifacts=False, baseline_of=parent, baseline_kind=kind)
            ).run(keep_ray=True)
-    storage = open_storage(options.storage, create=False)
+    storage = open_storage(options.storage_url, create=False)
     study_id = find_study(storage, name)
     assert study_id is not None
     inputs = study_inputs(name, study_meta(storage, study_id), None)
-    confirm_options = ConfirmOptions(study=name, storage=options.storage, top_k=options.top_k,
-                                     seeds=options.seeds, workers=options.workers)
+    confirm_options = ConfirmOptions(study=name, storage_url=options.storage_url,
+                                     top_k=options.top_k, seeds=options.seeds,
+                                     workers=options.workers)
     train_jobs(retrain_jobs(storage, name, inputs, options.top_k, options.seeds),
                inputs.data, confirm_options, storage, say)
     return confirmed_best(storage, name)
@@ -205,7 +218,7 @@ def _aa(name: str, study: str, options: CorpusOptions,
     space = baseline_space(load_space(options.space), "tuned_relu")
     a = search_and_confirm(f"{CORPUS_PREFIX}{name}", study, f"{study}--tuned-relu-aa", space, 1,
                            AA_KIND, options, say)
-    b = confirmed_best(open_storage(options.storage, create=False), f"{study}--tuned-relu")
+    b = confirmed_best(open_storage(options.storage_url, create=False), f"{study}--tuned-relu")
     if a is None or b is None:
         return {"verdict": "not confirmed (a side has no completed trial)"}
     comparison = a.compare_with(b, "tuned_relu")

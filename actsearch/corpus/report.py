@@ -20,7 +20,7 @@ from scipy import stats
 from actsearch.corpus.protocol import CorpusOptions, TableResult
 from actsearch.corpus.strategies import StrategyResult, load_strategies
 from actsearch.corpus.zero_shot import ZeroShotResult, load_zero_shot
-from actsearch.stats import ALPHA, NO_DIFFERENCE
+from actsearch.recommend.stats import ALPHA, NO_DIFFERENCE
 
 SIDE_NAMES = {"search": "per-layer", "tuned_relu": "tuned ReLU", "uniform": "uniform"}
 

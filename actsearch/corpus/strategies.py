@@ -1,6 +1,6 @@
 """Spend the budget well: the staged search against the joint one, on every corpus table.
 
-Per table, the table's search run again with the other strategy (:mod:`actsearch.strategy`),
+Per table, the table's search run again with the other strategy (:mod:`actsearch.search.strategy`),
 same space, budget and seed, its top configurations retrained over the seeds; on the test
 split the staged search's confirmed best is compared with the joint one's and with tuned
 ReLU. Results go to ``OUT/corpus-strategy/NAME.json`` as each table ends (resumable).
@@ -22,10 +22,11 @@ from actsearch.corpus.protocol import (
     search_and_confirm,
 )
 from actsearch.errors import UsageError
-from actsearch.recommend import Confirmed, confirmed_best
-from actsearch.spaces import SearchSpace, StrategySpec
-from actsearch.storage import find_study, open_storage, study_meta
-from actsearch.strategy import Strategy
+from actsearch.recommend.recommendation import Confirmed, confirmed_best
+from actsearch.search.spaces import SearchSpace, StrategySpec
+from actsearch.search.strategy import Strategy
+from actsearch.store.database import open_storage
+from actsearch.store.studies import find_study, study_meta
 
 STRATEGY_KIND = "strategy"  # keeps these studies out of recommendations
 
@@ -73,10 +74,10 @@ def compare_strategies(table: TableResult, options: CorpusOptions,
                        say: Callable[[str], None]) -> StrategyResult | None:
     """The table's search against the same search with the other strategy (same space,
     budget and seed), both confirmed; the staged one is also compared with tuned ReLU."""
-    storage = open_storage(options.storage, create=False)
+    storage = open_storage(options.storage_url, create=False)
     study_id = find_study(storage, table.study)
     if study_id is None:
-        raise UsageError(f"study {table.study!r} is not in {options.storage}: run "
+        raise UsageError(f"study {table.study!r} is not in {options.storage_url}: run "
                          "`actsearch corpus run` with that storage")
     spec = study_meta(storage, study_id)["space_spec"]
     space = SearchSpace.model_validate(spec)

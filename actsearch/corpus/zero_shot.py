@@ -27,18 +27,21 @@ import ray
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.corpus.protocol import CorpusOptions, TableResult, each_table, load_results
-from actsearch.data import Dataset, load_dataset
 from actsearch.errors import UsageError
-from actsearch.knowledge import KnowledgeEntry
-from actsearch.models import MLPConfig
-from actsearch.recommend import Recommendation, confirmed_best
-from actsearch.runner import Search, SearchOptions
-from actsearch.similar import similar_datasets
-from actsearch.spaces import SearchSpace
-from actsearch.stats import compare
-from actsearch.storage import find_study, open_storage, study_meta
-from actsearch.training import Evaluation, TrainConfig
-from actsearch.workers import WorkerPool
+from actsearch.recommend.knowledge import SHIPPED_KNOWLEDGE_BASE, KnowledgeEntry, write_knowledge
+from actsearch.recommend.recommendation import Recommendation, confirmed_best
+from actsearch.recommend.similar import similar_datasets
+from actsearch.recommend.stats import compare
+from actsearch.search.driver import Search
+from actsearch.search.options import SearchOptions
+from actsearch.search.spaces import SearchSpace
+from actsearch.search.workers import WorkerPool
+from actsearch.service.searches import search_hooks
+from actsearch.store.database import open_storage
+from actsearch.store.studies import find_study, study_meta
+from actsearch.train.data import Dataset, load_dataset
+from actsearch.train.loop import Evaluation, TrainConfig
+from actsearch.train.models import MLPConfig
 
 TARGET_SHARE = 0.99
 WARM_KIND = "warm_start"
@@ -68,7 +71,7 @@ class ZeroShotResult:
 
 def entry_from_result(result: TableResult) -> KnowledgeEntry:
     """A corpus table's conclusion as a knowledge-base entry."""
-    rec = Recommendation(**{**result.recommendation, "source": "knowledge base"})
+    rec = Recommendation.model_validate({**result.recommendation, "source": "knowledge base"})
     return KnowledgeEntry(dataset=result.dataset, meta=result.meta,
                           space_spec=result.space_spec, recommendation=rec)
 
@@ -118,12 +121,12 @@ def leave_out(result: TableResult, others: tuple[KnowledgeEntry, ...],
     say(f"  zero-shot from {nearest.dataset} (distance {nearest.distance:.2f}), default ReLU")
     runs = _evaluate([*zero_shot, *default], data, options.workers)
     ours, plain = runs[:len(zero_shot)], runs[len(zero_shot):]
-    storage = open_storage(options.storage, create=False)
+    storage = open_storage(options.storage_url, create=False)
     study = result.study
     tuned = confirmed_best(storage, f"{study}--tuned-relu")
     if tuned is None:
         raise UsageError(f"table {result.name!r} has no confirmed tuned-ReLU baseline in "
-                         f"{options.storage}: run `actsearch corpus run` with that storage")
+                         f"{options.storage_url}: run `actsearch corpus run` with that storage")
 
     def scores(evals: list[Evaluation]) -> tuple[list[float], list[list[float]]]:
         return [e.test for e in evals], [list(e.test_outcomes) for e in evals]
@@ -171,15 +174,16 @@ def _warm_start(result: TableResult, study: str, others: tuple[KnowledgeEntry, .
     trials = result.budget.get("trials", options.trials)
     warm_name = f"{study}--warm"
     say(f"  warm-started search {warm_name}")
-    storage = open_storage(options.storage, create=False)
+    storage = open_storage(options.storage_url, create=False)
     cold_id = find_study(storage, study)
     assert cold_id is not None
     space = SearchSpace.model_validate(study_meta(storage, cold_id)["space_spec"])
     search = Search(SearchOptions(
         dataset=result.dataset, space=space, study=warm_name, seed=0,
         trials=trials, workers=options.workers, epochs=result.budget.get("epochs"),
-        storage=options.storage, compare_relu=False, artifacts=False, warm_start=True,
-        knowledge=others, baseline_of=study, baseline_kind=WARM_KIND), data=data)
+        storage_url=options.storage_url, compare_relu=False, artifacts=False, warm_start=True,
+        baseline_of=study, baseline_kind=WARM_KIND), data=data,
+        hooks=search_hooks(knowledge=others))
     search.run(keep_ray=True)
     warm_id = find_study(storage, warm_name)
     assert warm_id is not None
@@ -190,3 +194,21 @@ def _warm_start(result: TableResult, study: str, others: tuple[KnowledgeEntry, .
     warm_from = sorted({str(t.user_attrs["warm_start_from"]) for t in warm_trials
                         if t.user_attrs.get("warm_start_from")})
     return trials_to_reach(cold_trials, target), trials_to_reach(warm_trials, target), warm_from
+
+
+def distill_knowledge(out: Path, path: Path | None = None) -> tuple[int, Path]:
+    """Write the knowledge base from the corpus results in ``out`` (default: the one the
+    package ships); how many entries it holds, and where.
+
+    Raises:
+        UsageError: ``out`` holds no corpus results.
+    """
+    results = load_results(CorpusOptions(out=out).per_table_dir)
+    if not results:
+        raise UsageError(f"no corpus results in {str(out)!r}: run `actsearch corpus run`, or "
+                         "pass its --out")
+    path = path or SHIPPED_KNOWLEDGE_BASE
+    write_knowledge([entry_from_result(r) for r in results], path,
+                    about={"tables": len(results), "budget": results[0].budget,
+                           "made_by": "actsearch corpus run + actsearch corpus distill"})
+    return len(results), path

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from actsearch import activations
-from actsearch.models import MLP, MLPConfig, hidden_activations
+from actsearch.train.models import MLP, MLPConfig, hidden_activations
 
 
 def _blobs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from actsearch.storage import create_or_load_study, open_storage
-from actsearch.tables import SearchRun, session_scope
+from actsearch.store.database import open_storage
+from actsearch.store.studies import create_or_load_study
+from actsearch.store.tables import SearchRun, session_scope
 from tests.api.conftest import populate
 from tests.conftest import free_port
 

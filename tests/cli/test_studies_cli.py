@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from actsearch.cli import app
-from actsearch.data import dataset_names
-from actsearch.storage import create_or_load_study, open_storage
+from actsearch.store.database import open_storage
+from actsearch.store.studies import create_or_load_study
+from actsearch.train.data import dataset_names
+from tests.conftest import add_trial
 
 runner = CliRunner()
 
@@ -27,12 +27,9 @@ def db(tmp_path: Path) -> str:
     for value, acts, state in ((0.91, ["relu", "tanh"], TrialState.COMPLETE),
                                (0.97, ["elu", "gelu"], TrialState.COMPLETE),
                                (0.50, ["sigmoid", "sigmoid"], TrialState.PRUNED)):
-        storage.create_new_trial(study_id, template_trial=optuna.trial.create_trial(
-            state=state, value=value,
-            params={"act_0": acts[0], "act_1": acts[1]},
-            distributions={k: CategoricalDistribution(["relu", "tanh", "elu", "gelu", "sigmoid"])
-                           for k in ("act_0", "act_1")},
-            user_attrs={"activations": acts, "epochs": 5, "dead_fraction_max": 0.25}))
+        add_trial(storage, study_id, {"act_0": acts[0], "act_1": acts[1]}, value, state=state,
+                  choices=["relu", "tanh", "elu", "gelu", "sigmoid"],
+                  user_attrs={"activations": acts, "epochs": 5, "dead_fraction_max": 0.25})
     return url
 
 

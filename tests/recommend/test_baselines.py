@@ -6,11 +6,13 @@ import optuna
 import pytest
 from optuna.trial import FixedTrial
 
-from actsearch.baselines import baseline_space, needed_baselines, relu_twin
-from actsearch.data import load_dataset
-from actsearch.knowledge import fits, params_for_space
-from actsearch.recommend import Confirmed, _Study, choose
-from actsearch.spaces import SearchSpace, load_space
+from actsearch.recommend.knowledge import fits, params_for_space
+from actsearch.recommend.recommendation import Confirmed, choose
+from actsearch.search.baselines import baseline_space, needed_baselines, relu_twin
+from actsearch.search.spaces import SearchSpace, load_space
+from actsearch.store.studies import StoredStudy
+from actsearch.train.data import load_dataset
+from tests.conftest import frozen_trial
 
 
 def _space(**activations: object) -> SearchSpace:
@@ -55,9 +57,9 @@ def test_relu_twin_changes_only_the_activations() -> None:
 
 
 def _confirmed(side: str, val: list[float], number: int = 0) -> Confirmed:
-    study = _Study(number, f"{side}-study", {"actsearch": {"baseline_kind": side}
+    study = StoredStudy(number, f"{side}-study", {"actsearch": {"baseline_kind": side}
                                               if side != "search" else {}})
-    trial = optuna.trial.create_trial(value=val[0], params={}, distributions={})
+    trial = frozen_trial({}, val[0])
     return Confirmed(study, trial, tuple(val), tuple(val), None, tuple(range(len(val))))
 
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sklearn.datasets
 from optuna.trial import TrialState
+from scipy import stats as scipy_stats
 from sqlalchemy import func, select
 
-from actsearch.storage import list_studies, open_storage
-from actsearch.tables import ConfirmationRun, session_scope
-from tests.support import AGGRESSIVE, cli, write_space
+from actsearch.store.database import open_storage
+from actsearch.store.studies import list_studies
+from actsearch.store.tables import ConfirmationRun, session_scope
+from tests.conftest import add_trial
+from tests.support import AGGRESSIVE, cli, study_trials, write_space
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +44,49 @@ def _runs(url: str) -> int:
     storage = open_storage(url, create=False)
     with session_scope(storage.engine) as session:
         return int(session.scalar(select(func.count()).select_from(ConfirmationRun)) or 0)
+
+
+def _by_hand(url: str, side: dict, baseline: dict,  # type: ignore[type-arg]
+             label: str) -> dict:  # type: ignore[type-arg]
+    """A side's comparison with a baseline, recomputed here from the stored retrainings
+    (per-seed test scores, per-example outcomes): the standard error of the difference adds
+    the variance of the mean per-example paired difference to both sides' seed variances;
+    Welch-Satterthwaite degrees of freedom over the three terms; a two-sided t-test at 5%."""
+    storage = open_storage(url, create=False)
+    with session_scope(storage.engine) as session:
+        def runs(which: dict) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+            rows = session.scalars(select(ConfirmationRun).where(
+                ConfirmationRun.study == which["study"],
+                ConfirmationRun.trial_number == which["trial"],
+                ConfirmationRun.variant == "searched").order_by(ConfirmationRun.seed)).all()
+            return (np.array([r.test for r in rows]),
+                    np.array([r.test_outcomes for r in rows], dtype=np.float64))
+        (a, a_outcomes), (b, b_outcomes) = runs(side), runs(baseline)
+    storage.engine.dispose()
+    difference = float(a.mean() - b.mean())
+    paired = a_outcomes.mean(axis=0) - b_outcomes.mean(axis=0)
+    terms = [(paired.var(ddof=1) / len(paired), len(paired) - 1),
+             (a.var(ddof=1) / len(a), len(a) - 1), (b.var(ddof=1) / len(b), len(b) - 1)]
+    variance = sum(v for v, _ in terms)
+    if variance == 0.0:  # the same predictions on every example and seed: nothing to judge
+        p_value, half = (1.0 if difference == 0.0 else 0.0), 0.0
+    else:
+        dof = variance**2 / sum(v**2 / d for v, d in terms if v > 0)
+        t = abs(difference) / math.sqrt(variance)
+        p_value = float(2 * scipy_stats.t.sf(t, dof))
+        half = float(scipy_stats.t.ppf(0.975, dof)) * math.sqrt(variance)
+    if p_value >= 0.05:
+        verdict = f"no significant difference from {label}"
+    else:
+        verdict = f"{'better' if difference > 0 else 'worse'} than {label}"
+    return {"difference": difference, "p_value": p_value, "ci_low": difference - half,
+            "ci_high": difference + half, "verdict": verdict}
+
+
+def _assert_matches(comparison: dict, expected: dict) -> None:  # type: ignore[type-arg]
+    for key in ("difference", "p_value", "ci_low", "ci_high"):
+        assert comparison[key] == pytest.approx(expected[key], rel=1e-6, abs=1e-12), key
+    assert comparison["verdict"] == expected["verdict"]
 
 
 def test_confirm_searches_baselines_once_and_names_them_in_the_verdict(
@@ -67,9 +115,21 @@ def test_confirm_searches_baselines_once_and_names_them_in_the_verdict(
     c = rec["confirmation"]
     assert c["baseline"] == "tuned_relu" and c["n"] == 3 and c["baseline_n"] == 3
     assert c["method"] == "seeds and test examples" and c["seeds"] == [0, 1, 2]
-    assert rec["verdict"] == c["verdict"] and rec["verdict"].endswith("tuned ReLU")
-    assert rec["verdicts"]["uniform"].endswith("the best uniform activation")
-    relu = rec["baselines"]["tuned_relu"]
+    assert c["study"] == "c"  # the per-layer search is what is judged
+    # Each verdict and its interval, recomputed by hand from the stored runs: the verdict is
+    # the one those numbers decide, whichever it is.
+    relu, uniform = rec["baselines"]["tuned_relu"], rec["baselines"]["uniform"]
+    expected = _by_hand(storage_url, c, relu, "tuned ReLU")
+    _assert_matches(c, expected)
+    assert rec["verdict"] == expected["verdict"] == rec["verdicts"]["tuned_relu"]
+    expected = _by_hand(storage_url, c, uniform, "the best uniform activation")
+    _assert_matches(rec["comparisons"]["uniform"], expected)
+    assert rec["verdicts"]["uniform"] == expected["verdict"]
+    # No pruner: all three trials complete, enough for fANOVA to explain the search.
+    assert [t.state for t in study_trials(storage_url, "c")] == [TrialState.COMPLETE] * 3
+    assert rec["importance"] and all(v >= 0 for v in rec["importance"].values())
+    assert sum(rec["importance"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert "over 3 completed trials of study c" in rec["importance_about"]
     assert relu["study"] == "c--tuned-relu" and relu["trials"] == 3
     assert set(relu["activations"]) == {"relu"} and relu["n"] == 3
     assert rec["baselines"]["uniform"]["study"] == "c--uniform"
@@ -152,11 +212,10 @@ def test_confirm_bad_input(tmp_path: Path) -> None:
 
 
 def test_warm_start_enqueues_fitting_configurations_of_similar_datasets(tmp_path: Path) -> None:
-    import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import FloatDistribution, IntDistribution
 
-    from actsearch.recommend import refresh_recommendation
-    from actsearch.storage import create_or_load_study
+    from actsearch.recommend.recommendation import refresh_recommendation
+    from actsearch.store.studies import create_or_load_study
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     storage = open_storage(url)
@@ -169,14 +228,11 @@ def test_warm_start_enqueues_fitting_configurations_of_similar_datasets(tmp_path
                                "class_balance": 0.95, "task": "multiclass"})):
         study_id = create_or_load_study(storage, f"{dataset}-x", {"dataset": dataset,
                                                                   "meta": meta})
-        dists = {k: CategoricalDistribution(["tanh", "elu", "mish", "relu"])
-                 for k in params if k.startswith("act_") and k.count("_") == 1}
-        dists.update(depth=IntDistribution(2, 3), lr=FloatDistribution(1e-4, 0.1, log=True))
-        if "act_1_alpha" in params:
-            dists["act_1_alpha"] = FloatDistribution(0.5, 1.5)
-        storage.create_new_trial(study_id, template_trial=optuna.trial.create_trial(
-            state=TrialState.COMPLETE, value=0.9, params=params, distributions=dists,
-            user_attrs={"activations": [params["act_0"], params["act_1"]]}))
+        add_trial(storage, study_id, params, 0.9, choices=["tanh", "elu", "mish", "relu"],
+                  distributions={"depth": IntDistribution(2, 3),
+                                 "lr": FloatDistribution(1e-4, 0.1, log=True),
+                                 "act_1_alpha": FloatDistribution(0.5, 1.5)},
+                  user_attrs={"activations": [params["act_0"], params["act_1"]]})
         refresh_recommendation(storage, dataset)
     run = cli("search", "--dataset", "iris", "--space", write_space(tmp_path, AGGRESSIVE),
                "--trials", "2", "--workers", "1", "--storage", url, "--study", "warm",

@@ -7,12 +7,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from actsearch.corpus.tables import RESERVED
-from actsearch.data import load_dataset
 from actsearch.errors import UsageError
-from actsearch.knowledge import load_knowledge
-from actsearch.similar import answer_unseen, known_recommendation
-from actsearch.spaces import SearchSpace
+from actsearch.recommend.knowledge import load_knowledge
+from actsearch.recommend.similar import answer_unseen, known_recommendation
+from actsearch.search.spaces import SearchSpace
+from actsearch.train.data import load_dataset
+from actsearch.train.keel import RESERVED
 from tests.support import cli, study_trials
 
 

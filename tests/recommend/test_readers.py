@@ -8,13 +8,11 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy
-from optuna.distributions import CategoricalDistribution
-from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from actsearch.cli import app
-from actsearch.storage import META_KEY
-from tests.api.conftest import make_client
+from actsearch.store.studies import META_KEY
+from tests.conftest import frozen_trial, make_client
 
 
 def _plain_optuna_database(path: Path) -> str:
@@ -24,10 +22,8 @@ def _plain_optuna_database(path: Path) -> str:
     study = optuna.create_study(study_name="wine-default", storage=url, direction="maximize")
     study.set_user_attr(META_KEY, {"dataset": "wine", "metric": "accuracy", "space": "default"})
     for act, value in (("relu", 0.9), ("tanh", 0.95)):
-        study.add_trial(optuna.trial.create_trial(
-            state=TrialState.COMPLETE, value=value, params={"act_0": act},
-            distributions={"act_0": CategoricalDistribution(["relu", "tanh"])},
-            user_attrs={"activations": [act]}))
+        study.add_trial(frozen_trial({"act_0": act}, value, choices=["relu", "tanh"],
+                                     user_attrs={"activations": [act]}))
     return url
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 
-import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution
-from optuna.trial import TrialState
 
-from actsearch.recommend import build_recommendation
-from actsearch.storage import create_or_load_study, open_storage
-from actsearch.tables import ConfirmationRun, ensure_tables, session_scope
+from actsearch.recommend.recommendation import build_recommendation
+from actsearch.store.database import open_storage
+from actsearch.store.studies import create_or_load_study
+from actsearch.store.tables import ConfirmationRun, ensure_tables, session_scope
+from tests.conftest import add_trial
 
 META = {"samples": 150, "features": 4, "classes": 3, "class_balance": 1.0, "task": "multiclass"}
 
@@ -23,11 +22,8 @@ def _study(storage, name, kind=None):  # type: ignore[no-untyped-def]
 
 
 def _trial(storage, study_id, value, params, acts):  # type: ignore[no-untyped-def]
-    dists = {k: (FloatDistribution(1e-4, 1.0) if isinstance(v, float)
-                 else CategoricalDistribution(["relu", "tanh", "elu"])) for k, v in params.items()}
-    storage.create_new_trial(study_id, template_trial=optuna.trial.create_trial(
-        state=TrialState.COMPLETE, value=value, params=params, distributions=dists,
-        user_attrs={"activations": acts}))
+    add_trial(storage, study_id, params, value, choices=["relu", "tanh", "elu"],
+              user_attrs={"activations": acts})
 
 
 def test_a_configuration_that_diverged_on_a_seed_is_never_recommended(storage_url: str) -> None:
@@ -50,13 +46,13 @@ def test_a_configuration_that_diverged_on_a_seed_is_never_recommended(storage_ur
     rec = build_recommendation(storage, "iris")
     assert (rec.study, rec.trial, rec.activations) == ("s", 1, ["elu"])
     assert rec.side == "search" and rec.confirmation is not None
-    assert rec.confirmation["validation_mean"] == 0.915
+    assert rec.confirmation.validation_mean == 0.915
 
 
 def test_a_recommendation_whose_study_was_deleted_elsewhere_is_not_served(
         storage_url: str) -> None:
     from actsearch.errors import UsageError
-    from actsearch.recommend import recommend
+    from actsearch.recommend.recommendation import recommend
 
     storage = open_storage(storage_url)
     first, second = _study(storage, "s"), _study(storage, "other")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from actsearch.data import load_dataset
-from actsearch.models import MLPConfig
-from actsearch.stats import ALPHA, compare
-from actsearch.training import TrainConfig, train
+from actsearch.recommend.stats import ALPHA, compare
+from actsearch.train.data import load_dataset
+from actsearch.train.loop import TrainConfig, train
+from actsearch.train.models import MLPConfig
 
 
 def _binomial_upper(n: int, p: float, q: float = 0.999) -> int:
@@ -47,6 +47,7 @@ def test_welch_interval_matches_scipy() -> None:
     assert (result.ci_low, result.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
 
 
+@pytest.mark.slow  # 400 networks trained
 def test_aa_with_real_trainings_identical_configurations() -> None:
     # The same configuration against itself, each side over its own seeds, many times: the
     # verdict may call them different only at about the stated error rate.

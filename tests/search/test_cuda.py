@@ -12,9 +12,9 @@ import torch
 from sklearn.datasets import load_digits
 
 from actsearch import activations
-from actsearch.data import load_dataset, prepare
-from actsearch.models import CNNConfig, MLPConfig
-from actsearch.training import TrainConfig, train
+from actsearch.train.data import load_dataset, prepare
+from actsearch.train.loop import TrainConfig, train
+from actsearch.train.models import CNNConfig, MLPConfig
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible")]

@@ -7,9 +7,11 @@ from pathlib import Path
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
-from actsearch.artifacts import artifact_store
-from actsearch.recorder import EndedTrial, TrialRecorder
-from actsearch.storage import Patient, create_or_load_study, open_storage
+from actsearch.search.figures import artifact_store
+from actsearch.search.recorder import EndedTrial, TrialRecorder
+from actsearch.store.database import open_storage
+from actsearch.store.patience import Patient
+from actsearch.store.studies import create_or_load_study
 
 
 def test_a_backlog_of_figures_never_holds_back_results(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ import optuna
 import pytest
 
 from actsearch import activations
-from actsearch.data import load_dataset
 from actsearch.errors import UsageError
-from actsearch.spaces import available_spaces, load_space
+from actsearch.search.spaces import available_spaces, load_space
+from actsearch.train.data import load_dataset
 
 
 def test_shipped_spaces_load() -> None:

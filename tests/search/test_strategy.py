@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import optuna
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-from actsearch.strategy import MAX_LAYERS, staged_params
+from actsearch.search.strategy import MAX_LAYERS, staged_params
+from tests.conftest import frozen_trial
 from tests.support import cli, study_trials, write_space
 
 SPACE = """
@@ -21,23 +20,16 @@ pruner: {name: none}
 """
 
 
-def _trial(value: float | None, state: TrialState = TrialState.COMPLETE,
-           **params: object) -> optuna.trial.FrozenTrial:
-    dists = {k: (FloatDistribution(1e-4, 1.0) if isinstance(v, float)
-                 else CategoricalDistribution([v])) for k, v in params.items()}
-    return optuna.trial.create_trial(state=state, value=value, params=params,
-                                     distributions=dists)
-
-
 def test_first_stage_fixes_relu_then_the_best_shape_and_hyperparameters() -> None:
     assert staged_params([], 4, 0.5, per_layer=True) == {f"act_{i}": "relu"
                                                          for i in range(MAX_LAYERS)}
     assert staged_params([], 4, 0.5, per_layer=False) == {"act": "relu"}
-    first = [_trial(0.8, width=8, act_0="relu", lr=0.01),
-             _trial(0.9, width=16, act_0="relu", lr=0.02)]
+    first = [frozen_trial({"width": 8, "act_0": "relu", "lr": 0.01}, 0.8),
+             frozen_trial({"width": 16, "act_0": "relu", "lr": 0.02}, 0.9)]
     assert staged_params(first[:1], 4, 0.5, per_layer=False) == {"act": "relu"}  # stage one
     assert staged_params(first, 4, 0.5, per_layer=True) == {"width": 16, "lr": 0.02}
-    pruned = [_trial(None, TrialState.PRUNED, width=8, act_0="relu", lr=0.01)] * 2
+    pruned = [frozen_trial({"width": 8, "act_0": "relu", "lr": 0.01}, None,
+                           state=TrialState.PRUNED)] * 2
     assert staged_params(pruned, 4, 0.5, per_layer=True) is None  # nothing to build on yet
     assert staged_params([], 4, 0.5, per_layer=False, first="tanh") == {"act": "tanh"}
 

@@ -12,7 +12,8 @@ from optuna.trial import TrialState
 
 from actsearch import activations
 from actsearch.errors import SearchFailedError
-from actsearch.runner import SearchOptions, run_search
+from actsearch.search.options import SearchOptions
+from actsearch.service.searches import run_search
 from tests.support import study_trials, write_space
 
 pytestmark = pytest.mark.slow
@@ -43,7 +44,7 @@ def test_failing_trials_end_failed_with_their_error_and_the_search_goes_on(
     result = run_search(SearchOptions(
         dataset="iris",
         space=write_space(tmp_path, SPACE.format(candidates=f"relu, {driver_only}")),
-        trials=4, workers=1, storage=url, study="mixed", seed=0, compare_relu=False,
+        trials=4, workers=1, storage_url=url, study="mixed", seed=0, compare_relu=False,
         artifacts=False))
     assert result.complete + result.pruned == 4
     trials = study_trials(url, "mixed")
@@ -62,7 +63,7 @@ def test_a_search_whose_every_trial_fails_the_same_way_stops(
     with pytest.raises(SearchFailedError, match="trials all failed with UnknownActivationError"):
         run_search(SearchOptions(
             dataset="iris", space=write_space(tmp_path, SPACE.format(candidates=driver_only)),
-            trials=10, workers=2, storage=url, study="dead", compare_relu=False,
+            trials=10, workers=2, storage_url=url, study="dead", compare_relu=False,
             artifacts=False))
     trials = study_trials(url, "dead")
     assert 3 <= len(trials) <= 4  # stopped at the third failure (a fourth may be in flight)

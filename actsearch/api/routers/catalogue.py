@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from actsearch import activations
+from actsearch import activations, service
 from actsearch.api.deps import ReadAccess, StorageDep
 from actsearch.api.schemas import Activation, DatasetInfo
-from actsearch.data import dataset_names
-from actsearch.similar import studied_meta
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue"], dependencies=[ReadAccess])
 
@@ -20,7 +18,5 @@ def list_activations() -> list[Activation]:
 
 @router.get("/datasets", response_model=list[DatasetInfo])
 def list_datasets(storage: StorageDep) -> list[DatasetInfo]:
-    studied = set(studied_meta(storage))
-    names = dict(dataset_names())
-    names.update({s: "studied dataset (from a file)" for s in studied - set(names)})
-    return [DatasetInfo(name=n, description=d, studied=n in studied) for n, d in names.items()]
+    return [DatasetInfo(name=d.name, description=d.description, studied=d.studied)
+            for d in service.known_datasets(storage)]

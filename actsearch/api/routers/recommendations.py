@@ -6,29 +6,25 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from actsearch import service
 from actsearch.api.deps import ReadAccess, StorageDep, is_plain_name
-from actsearch.api.schemas import RecommendationOut, SimilarDataset, SimilarOut, SimilarQuery
+from actsearch.api.schemas import SimilarDataset, SimilarOut, SimilarQuery
 from actsearch.errors import UsageError
-from actsearch.recommend import Recommendation
-from actsearch.similar import evidence, known_recommendation, meta_from_csv, similar_datasets
+from actsearch.service import Recommendation
 
 router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"],
                    dependencies=[ReadAccess])
 MAX_UPLOAD_BYTES = 1 << 20  # 1 MiB: a sample is enough to compute meta-features
 
 
-def _out(rec: Recommendation) -> RecommendationOut:
-    return RecommendationOut(**rec.to_dict(), confirmed=rec.confirmed)
-
-
-class _Recent:
-    """Serialized recommendations, served stale-while-revalidate.
+class RecentRecommendations:
+    """Serialized recommendations, served stale-while-revalidate (one per app).
 
     Recommendations change only when a search or confirmation ends, so a body up to ``TTL``
     seconds old is served as is; an older one is still served while one background read
@@ -36,10 +32,12 @@ class _Recent:
     """
 
     TTL = 2.0
+    MAX_ENTRIES = 10_000  # names come from clients: keep the map bounded
 
     def __init__(self) -> None:
         self.entries: dict[str, tuple[float, bytes]] = {}
         self.refreshing: set[str] = set()
+        self.tasks: set[asyncio.Task[None]] = set()  # the loop holds tasks weakly
 
     def get(self, key: str) -> tuple[bytes, bool] | None:
         """The body and whether it is still fresh."""
@@ -47,42 +45,44 @@ class _Recent:
         return None if hit is None else (hit[1], time.monotonic() - hit[0] < self.TTL)
 
     def put(self, key: str, body: bytes) -> None:
-        if len(self.entries) > 10_000:  # names come from clients: keep the map bounded
+        if len(self.entries) > self.MAX_ENTRIES:
             self.entries.clear()
         self.entries[key] = (time.monotonic(), body)
 
+    def refresh_later(self, key: str, storage: RDBStorage, dataset: str) -> None:
+        if key in self.refreshing:
+            return
+        self.refreshing.add(key)
+        task = asyncio.create_task(self._refresh(key, storage, dataset))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
-_recent = _Recent()
+    async def _refresh(self, key: str, storage: RDBStorage, dataset: str) -> None:
+        try:
+            self.put(key, await _fetch(storage, dataset))
+        except (UsageError, SQLAlchemyError, StorageInternalError):
+            self.entries.pop(key, None)  # gone or unreadable: the next request finds out
+        finally:
+            self.refreshing.discard(key)
 
 
 async def _fetch(storage: RDBStorage, dataset: str) -> bytes:
     # Off the event loop; a dataset never studied here may be in the knowledge base.
-    rec = await run_in_threadpool(known_recommendation, storage, dataset)
-    return _out(rec).model_dump_json().encode()
+    rec = await run_in_threadpool(service.recommendation, storage, dataset)
+    return rec.model_dump_json().encode()
 
 
-async def _refresh(key: str, storage: RDBStorage, dataset: str) -> None:
-    try:
-        _recent.put(key, await _fetch(storage, dataset))
-    except (UsageError, SQLAlchemyError, StorageInternalError):
-        _recent.entries.pop(key, None)  # gone or unreadable: the next request finds out
-    finally:
-        _recent.refreshing.discard(key)
-
-
-@router.get("/{dataset}", response_model=RecommendationOut,
+@router.get("/{dataset}", response_model=Recommendation,
             responses={404: {"description": "Dataset never searched"}})
-async def get_recommendation(dataset: str, storage: StorageDep) -> Response:
+async def get_recommendation(dataset: str, storage: StorageDep, request: Request) -> Response:
     """Per-layer activations, hyperparameters, scores, confirmation and verdict, importance."""
+    recent: RecentRecommendations = request.app.state.recent
     key = f"{id(storage)}:{dataset}"
-    hit = _recent.get(key)
+    hit = recent.get(key)
     if hit is not None:
         body, fresh = hit
-        if not fresh and key not in _recent.refreshing:
-            _recent.refreshing.add(key)
-            task = asyncio.create_task(_refresh(key, storage, dataset))
-            _tasks.add(task)
-            task.add_done_callback(_tasks.discard)
+        if not fresh:
+            recent.refresh_later(key, storage, dataset)
         return Response(body, media_type="application/json")
     if not is_plain_name(dataset):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such dataset")
@@ -90,19 +90,16 @@ async def get_recommendation(dataset: str, storage: StorageDep) -> Response:
         body = await _fetch(storage, dataset)
     except UsageError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    _recent.put(key, body)
+    recent.put(key, body)
     return Response(body, media_type="application/json")
 
 
-_tasks: set[asyncio.Task[None]] = set()  # keep references: the loop holds tasks weakly
-
-
 def _similar(storage: StorageDep, meta: dict[str, object], k: int) -> SimilarOut:
-    found = similar_datasets(storage, meta, k=k)
+    found = service.similar(storage, meta, k=k)
     return SimilarOut(query=meta, similar=[
         SimilarDataset(dataset=s.dataset, distance=s.distance, meta=s.meta,
-                       recommendation=_out(s.recommendation)) for s in found],
-        evidence=evidence(found).sentence(),
+                       recommendation=s.recommendation) for s in found],
+        evidence=service.evidence(found).sentence(),
         warm_start="actsearch search --data YOUR.csv --target COLUMN --warm-start")
 
 
@@ -127,7 +124,7 @@ async def post_similar_upload(
         raise HTTPException(413,
                             "the CSV sample is over 1 MiB: send fewer rows")
     try:
-        meta = meta_from_csv(content, target)
+        meta = service.meta_from_csv(content, target)
     except UsageError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     return _similar(storage, meta, k)

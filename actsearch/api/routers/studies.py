@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from optuna.trial import TrialState
 
+from actsearch import service
 from actsearch.api.deps import ReadAccess, StorageDep, WriteAccess, is_plain_name
 from actsearch.api.schemas import (
     SearchRequest,
@@ -17,23 +17,22 @@ from actsearch.api.schemas import (
     StudySummary,
     TrialOut,
 )
-from actsearch.background import BackgroundSearches, TooManySearchesError
-from actsearch.data import dataset_names
-from actsearch.spaces import available_spaces
-from actsearch.storage import StudyInfo, find_study, list_studies, study_info, study_meta
+from actsearch.errors import UsageError
+from actsearch.service import BackgroundSearches, TooManySearchesError
 
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 
 
-def _summary(info: StudyInfo) -> dict[str, Any]:
-    return {"name": info.name, "dataset": info.dataset, "space": info.space,
-            "metric": info.metric, "complete": info.n_complete, "pruned": info.n_pruned,
-            "failed": info.n_failed, "running": info.n_running, "best_value": info.best_value}
+def _summary(info: service.StudyInfo) -> StudySummary:
+    return StudySummary(name=info.name, dataset=info.dataset, space=info.space,
+                        metric=info.metric, complete=info.n_complete, pruned=info.n_pruned,
+                        failed=info.n_failed, running=info.n_running,
+                        best_value=info.best_value)
 
 
 @router.get("", response_model=list[StudySummary], dependencies=[ReadAccess])
 def get_studies(storage: StorageDep) -> list[StudySummary]:
-    return [StudySummary(**_summary(i)) for i in list_studies(storage)]
+    return [_summary(i) for i in service.list_studies(storage)]
 
 
 @router.get("/{name}", response_model=StudyDetail, dependencies=[ReadAccess],
@@ -45,24 +44,18 @@ def get_study(name: str, storage: StorageDep,
               ) -> StudyDetail:
     """One study: its counts and a page of its finished trials, best first (only this
     study's trials are read)."""
-    # The name is a bound parameter, never SQL text.
-    study_id = find_study(storage, name) if is_plain_name(name) else None
-    if study_id is None:
+    try:  # the name is a bound parameter, never SQL text
+        detail = service.show_study(storage, name, top, offset) if is_plain_name(name) else None
+    except UsageError:
+        detail = None
+    if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no study named {name!r}; "
                             "GET /api/v1/studies lists them")
-    attrs = storage.get_study_user_attrs(study_id)
-    info = study_info(storage, study_id, name, attrs)
-    finished = [t for t in storage.get_all_trials(study_id, deepcopy=False)
-                if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
-    finished.sort(key=lambda t: (t.state != TrialState.COMPLETE, -(t.value or 0.0)))
-    trials = [TrialOut(number=t.number, state=t.state.name.lower(), value=t.value,
-                       activations=t.user_attrs.get("activations", []),
-                       params={k: v for k, v in t.params.items()},
-                       epochs=t.user_attrs.get("epochs"), telemetry=t.user_attrs.get("telemetry"))
-              for t in finished[offset:offset + top]]
-    return StudyDetail(**_summary(info), meta=study_meta(storage, study_id),
-                       importance=attrs.get("importance"), final=attrs.get("final"),
-                       top_trials=trials)
+    trials = [TrialOut(number=t.number, state=t.state, value=t.value,
+                       activations=t.activations, params=t.params, epochs=t.epochs,
+                       telemetry=t.telemetry) for t in detail.trials]
+    return StudyDetail(**_summary(detail.info).model_dump(), meta=detail.info.meta,
+                       importance=detail.importance, final=detail.final, top_trials=trials)
 
 
 @router.post("", response_model=SearchStarted, status_code=status.HTTP_202_ACCEPTED,
@@ -71,27 +64,18 @@ def get_study(name: str, storage: StorageDep,
                         429: {"description": "As many searches run as the server allows"}})
 def start_search(body: SearchRequest, request: Request) -> SearchStarted:
     """Start a search on Ray in a separate driver process; poll the study and the run URL."""
-    if body.dataset not in dataset_names():
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown dataset {body.dataset!r}; "
-                            "GET /api/v1/datasets lists them")
-    if body.space not in available_spaces():
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown search space {body.space!r}; "
-                            f"use one of {', '.join(available_spaces())}")
-    name = body.study or f"{body.dataset}-{body.space}"
-    args = ["--dataset", body.dataset, "--space", body.space, "--trials", str(body.trials),
-            "--workers", str(body.workers), "--study", name, "--seed", str(body.seed),
-            "--cpus-per-trial", str(body.cpus_per_trial), "--gpus-per-trial",
-            str(body.gpus_per_trial)]
-    if body.epochs:
-        args += ["--epochs", str(body.epochs)]
-    if body.confirm:
-        args.append("--confirm")
+    options = service.SearchOptions(
+        dataset=body.dataset, space=body.space, trials=body.trials, workers=body.workers,
+        epochs=body.epochs, study=body.study, seed=body.seed,
+        cpus_per_trial=body.cpus_per_trial, gpus_per_trial=body.gpus_per_trial,
+        confirm=body.confirm)
     searches: BackgroundSearches = request.app.state.searches
     try:
-        run = searches.start(name, args)
+        run = searches.start(options)
     except TooManySearchesError as exc:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
                             headers={"Retry-After": "30"}) from None
+    name = run.study
     return SearchStarted(study=name, status_url=str(request.url_for("get_study", name=name)),
                          run_url=str(request.url_for("get_runs", name=name)),
                          run_id=run.run_id)

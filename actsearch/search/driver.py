@@ -1,0 +1,418 @@
+"""The search driver: one Optuna study, trials trained on Ray workers, pruning across workers.
+
+The driver is the only process that writes the study. It decides on an in-memory mirror of
+the study (:class:`~actsearch.search.session.StudySession`) and writes every trial through to
+the database as it starts, after each epoch, and when it ends (the recorder). Each worker
+always has its next epoch queued, so it never waits for the driver; a pruned trial therefore
+stops within one epoch and its worker takes the next trial.
+
+Resuming is re-running: trials a dead driver left RUNNING are failed and their configurations
+re-queued, as are those of workers that died; the study stops when the requested number of
+trials have finished (completed or pruned). Every storage call waits out a database outage
+(:class:`~actsearch.store.patience.Patient`), so a restarted server pauses the search.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import ray
+from optuna.storages import RDBStorage
+from optuna.trial import TrialState
+from ray.exceptions import RayActorError, RayTaskError
+
+from actsearch.errors import SearchFailedError, SearchInterruptedError
+from actsearch.search import metrics, report
+from actsearch.search.figures import artifact_store
+from actsearch.search.metrics import serve_metrics
+from actsearch.search.options import (
+    Progress,
+    SearchHooks,
+    SearchOptions,
+    SearchPlan,
+    SearchResult,
+    study_metadata,
+)
+from actsearch.search.recorder import EndedTrial, TrialRecorder
+from actsearch.search.session import FINISHED, Retry, StudySession
+from actsearch.search.strategy import staged_params
+from actsearch.search.workers import RaySession, Slot, WorkerPool
+from actsearch.settings import get_settings
+from actsearch.store.database import HEARTBEAT_SECONDS, open_storage
+from actsearch.store.patience import Patient
+from actsearch.train.data import Dataset
+from actsearch.train.loop import EpochResult, TrainConfig
+
+FAILURES_TO_STOP = 3  # trials failing the same way, none finishing, before a search gives up
+REFRESH_SECONDS = 10.0
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Live:
+    """A trial in flight: its mirror trial, database id, configuration and worker."""
+
+    trial: optuna.Trial
+    trial_id: int
+    number: int
+    config: TrainConfig
+    slot: Slot
+    epochs_done: int = 0
+    submitted: int = 0
+    last: EpochResult | None = None
+    telemetry: EpochResult | None = None  # the latest epoch that carried telemetry
+    attempt: int = 1
+
+
+class Search:
+    """Runs one search; see the module docstring for the design."""
+
+    def __init__(self, options: SearchOptions,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 data: Dataset | None = None, hooks: SearchHooks | None = None) -> None:
+        settings = get_settings()
+        # Inputs are checked before anything touches the database or starts Ray.
+        plan = SearchPlan.of(options, settings, data)
+        self.options = options
+        self.on_progress = on_progress or (lambda _: None)
+        self.hooks = hooks or SearchHooks()
+        self.space, self.data, self.epochs = plan.space, plan.data, plan.epochs
+        self.storage_url, self.address, self.name = plan.storage_url, plan.address, plan.study
+        self.artifacts_dir = settings.artifacts_dir
+        self.metrics_port = settings.metrics_port
+        self.live: dict[int, _Live] = {}
+        # Per trial, its queued epochs in order: only the oldest is waited on, so results are
+        # handled in epoch order even when two are ready at once.
+        self.queues: dict[int, deque[Any]] = {}
+        self.best_value: float | None = None
+        self.recorder: TrialRecorder | None = None
+        self.epochs_trained = 0
+        self.epoch_seconds: dict[int, float] = {}
+        self.pool: WorkerPool | None = None
+        self.warm_started: list[str] = []  # datasets whose configurations were enqueued
+        self.errors: Counter[str] = Counter()  # trial errors of this run, by reason
+        self.finished_here = 0  # trials this run completed or pruned
+        self.stopping = threading.Event()  # set by Ctrl-C or SIGTERM
+        # Storage calls wait out a database restart (see store.patience).
+        self.patient = Patient(self.storage_url, settings.storage_patience_seconds,
+                               on_wait=log.warning, give_up=self.stopping)
+
+    # --- Setup ------------------------------------------------------------------------
+    def _open(self) -> None:
+        self.storage: RDBStorage = open_storage(self.storage_url)
+        mirror = optuna.create_study(
+            direction="maximize", sampler=self.space.make_sampler(self.options.seed),
+            pruner=self.space.make_pruner(),
+        )
+        self.session = StudySession(
+            self.storage, self.name, study_metadata(self.data, self.space, self.options,
+                                                    self.epochs),
+            mirror, self.patient, self.options.max_retries)
+        self.mirror = mirror
+        if self.options.warm_start and self.session.is_new and self.hooks.warm_start:
+            for start in self.hooks.warm_start(self.storage, self.data, self.space):
+                self.mirror.enqueue_trial(start.params,
+                                          user_attrs={"warm_start_from": start.source})
+                self.warm_started.append(start.source)
+
+    def finished(self) -> int:
+        return self.session.finished()
+
+    # --- Trials -----------------------------------------------------------------------
+    def _launch(self, slot: Slot) -> _Live:
+        attrs: dict[str, Any] = {}
+        attempt = 1
+        if self.session.retries:
+            failed = self.session.retries.pop(0)
+            attempt = failed.attempt + 1
+            attrs = {"retry_of": failed.number}
+            self.mirror.enqueue_trial(failed.params, skip_if_exists=False)
+        else:
+            self._enqueue_stage()
+        trial = self.mirror.ask()
+        config = self.space.suggest_config(trial, self.data, epochs=self.epochs,
+                                           seed=self.options.seed + trial.number)
+        trial.set_user_attr("activations", list(config.model.activations))  # for progress
+        trial_id, number = self.session.create_trial(trial, {
+            **attrs, "attempt": attempt, "node": slot.node,
+            "activations": list(config.model.activations), "hidden": list(config.model.hidden)})
+        key = trial_id
+        slot.actor.start.remote(key, config)
+        live = _Live(trial=trial, trial_id=trial_id, number=number, config=config, slot=slot,
+                     attempt=attempt)
+        metrics.TRIALS_STARTED.labels(self.name).inc()
+        self.live[key] = live
+        for _ in range(min(2, self.epochs)):  # keep the next epoch queued behind the current
+            self._submit_epoch(key)
+        return live
+
+    def _enqueue_stage(self) -> None:
+        """A staged search fixes the parameters of its current stage (the sampler fills in
+        the rest); enqueued configurations (warm start) go first."""
+        strategy = self.space.strategy
+        trials = self.mirror.get_trials(deepcopy=False)
+        if strategy.name != "staged" or any(t.state == TrialState.WAITING for t in trials):
+            return
+        choices = self.space.activations.choices()
+        fixed = staged_params(trials, self.options.trials, strategy.relu_share,
+                              self.space.activations.per_layer,
+                              first="relu" if "relu" in choices else choices[0])
+        if fixed:
+            self.mirror.enqueue_trial(fixed, skip_if_exists=False)
+
+    def _submit_epoch(self, key: int) -> None:
+        live = self.live[key]
+        live.submitted += 1
+        self.queues.setdefault(key, deque()).append(live.slot.actor.epoch.remote(key))
+
+    def _end(self, key: int, state: TrialState, reason: str | None = None, *,
+             retry: bool = True) -> None:
+        """Tell the mirror now; the database writes wait until the freed worker has work.
+
+        A failed trial's configuration is re-queued (up to ``max_retries``) unless ``retry``
+        is false: an error raised by the trial itself would only happen again.
+        """
+        live = self.live.pop(key)
+        if state in FINISHED:
+            self.finished_here += 1
+        last = live.last
+        value = None if last is None or math.isnan(last.value) else last.value
+        # Its queued epoch runs out on the worker and is dropped (at most one epoch).
+        self.queues.pop(key, None)
+        self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
+        improved = False
+        if state == TrialState.COMPLETE and value is not None and (
+                self.best_value is None or value > self.best_value):
+            improved, self.best_value = True, value
+            metrics.BEST_VALUE.labels(self.name).set(value)
+        metrics.TRIALS_FINISHED.labels(self.name, state.name.lower()).inc()
+        metrics.TRIAL_SECONDS.labels(self.name).observe(self.epoch_seconds.get(key, 0.0))
+        attrs: dict[str, Any] = {"epochs": live.epochs_done,
+                                 "seconds": self.epoch_seconds.get(key, 0.0)}
+        if reason:
+            attrs["stop_reason" if state != TrialState.FAIL else "fail_reason"] = reason
+        if live.telemetry is not None:
+            attrs.update(report.telemetry_attrs(live.telemetry))
+        values = [value] if value is not None and state != TrialState.FAIL else None
+        if retry and state == TrialState.FAIL and live.attempt <= self.options.max_retries:
+            self.session.retries.append(Retry(dict(live.trial.params), live.number, live.attempt))
+        assert self.recorder is not None
+        self.recorder.put(EndedTrial(live.trial_id, state, values, attrs,
+                                     list(live.config.model.activations), improved))
+
+    def _on_epoch(self, key: int, result: EpochResult | None) -> None:
+        live = self.live.get(key)
+        if live is None or result is None:
+            return  # an epoch of a trial that was already pruned: discard
+        live.epochs_done = result.epoch
+        live.last = result
+        if result.telemetry:
+            live.telemetry = result
+        self.epochs_trained += 1
+        metrics.EPOCHS.labels(self.name).inc()
+        self.epoch_seconds[key] = self.epoch_seconds.get(key, 0.0) + result.seconds
+        if result.diverged:
+            self._end(key, TrialState.PRUNED, f"diverged: loss or metric became nan/inf at "
+                                              f"epoch {result.epoch}")
+            return
+        live.trial.report(result.value, result.epoch)
+        try:
+            self.session.report(live.trial_id, result.epoch, result.value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            self._ended_elsewhere(key)
+            return
+        if result.epoch >= self.epochs:
+            self._end(key, TrialState.COMPLETE)
+        elif live.trial.should_prune():
+            self._end(key, TrialState.PRUNED, f"pruned after epoch {result.epoch}")
+        elif live.submitted < self.epochs:
+            self._submit_epoch(key)
+
+    def _ended_elsewhere(self, key: int) -> None:
+        """Another driver failed this trial while this one could not reach the database (its
+        heartbeat went stale) and re-queued its configuration: drop it here, writing nothing."""
+        live = self.live.pop(key)
+        self.queues.pop(key, None)
+        self.mirror.tell(live.trial, None, state=TrialState.FAIL)
+        log.warning("trial %d was ended by another driver during a database outage; its "
+                    "configuration is re-queued there", live.number)
+
+    def _on_worker_death(self, key: int, error: Exception) -> None:
+        live = self.live.get(key)
+        if live is None:
+            return
+        slot = live.slot
+        self._end(key, TrialState.FAIL, f"worker died: {type(error).__name__}")
+        assert self.pool is not None
+        self.pool.replace(slot)
+
+    def _interrupted(self) -> SearchInterruptedError:
+        """End the live trials as interrupted (a resumed search re-runs them)."""
+        for key in list(self.live):
+            self._end(key, TrialState.FAIL, "interrupted")
+        return SearchInterruptedError(
+            f"interrupted: {self.finished()} of {self.options.trials} trials of study "
+            f"{self.name!r} finished; re-run the same command to resume")
+
+    def _on_trial_error(self, key: int, error: RayTaskError) -> None:
+        """End the trial FAILED with its error; stop the search if every trial fails so."""
+        cause = getattr(error, "cause", None) or error
+        lines = str(cause).strip().splitlines() or [""]
+        reason = f"{type(cause).__name__}: {lines[0]}"[:300]
+        if key in self.live:
+            self._end(key, TrialState.FAIL, f"error: {reason}", retry=False)
+        self.errors[reason] += 1
+        if self.errors[reason] >= FAILURES_TO_STOP and self.finished_here == 0:
+            for other in list(self.live):
+                self._end(other, TrialState.FAIL, "search stopped: every trial failed")
+            raise SearchFailedError(f"search {self.name!r} stopped: its first "
+                               f"{self.errors[reason]} trials all failed with {reason}")
+
+    # --- Main loop --------------------------------------------------------------------
+    def run(self, keep_ray: bool = False) -> SearchResult:
+        """Search, then report; stops the Ray it started unless ``keep_ray``."""
+        start = time.perf_counter()
+        ray_session = self.ray_session = RaySession(
+            self.address, self.options.cpus_per_trial, self.options.gpus_per_trial,
+            self.options.workers)
+        try:
+            self._open()
+            searching = self.finished() < self.options.trials
+            if searching or self.options.compare_relu:
+                ray_session.start()
+                self.pool = WorkerPool(ray.put(self.data), self.options.workers,
+                                       self.options.cpus_per_trial, self.options.gpus_per_trial)
+            if searching:
+                serve_metrics(self.metrics_port)
+                store = artifact_store(self.artifacts_dir) if self.options.artifacts else None
+                self.recorder = TrialRecorder(self.storage, self.data.name, store, self.patient,
+                                              self.hooks.publish)
+                try:
+                    with _stop_on_signals(self):
+                        self._loop(start)
+                except KeyboardInterrupt:
+                    raise self._interrupted() from None
+                finally:
+                    self.recorder.close()
+            final = self._final() if self.options.compare_relu else {}
+            found = report.importance(self.mirror)
+            if found is not None:
+                self.session.set_attr("importance", found[0])
+                self.session.set_attr("importance_trials", found[1])
+            if self.hooks.publish and self._best_trial() is not None:
+                self.patient(self.hooks.publish, self.storage, self.data.name)
+            return self._result(start, final)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+            if not keep_ray:
+                ray_session.stop()
+
+    def _loop(self, start: float) -> None:
+        assert self.pool is not None
+        last_beat = time.monotonic()
+        while True:
+            if self.stopping.is_set():
+                raise KeyboardInterrupt
+            finished = self.finished()  # launching changes neither count below
+            for slot in self.pool.slots:
+                busy = {live.slot.actor for live in self.live.values()}
+                wanted = finished + len(self.live) + self.session.others_running
+                if slot.actor not in busy and wanted < self.options.trials:
+                    # The mirror's count of other drivers' trials may be seconds old: the
+                    # database decides, so drivers sharing a study never overshoot it.
+                    assert self.recorder is not None
+                    with self.session.slot(self.options.trials,
+                                           self.recorder.unwritten_failures) as room:
+                        if room:
+                            self._launch(slot)
+            heads = {queue[0]: key for key, queue in self.queues.items() if queue}
+            if not heads:
+                break
+            ready, _ = ray.wait(list(heads), num_returns=1, timeout=1.0)
+            for ref in ready:
+                key = heads[ref]
+                self.queues[key].popleft()
+                try:
+                    result = ray.get(ref)
+                except RayActorError as exc:
+                    self._on_worker_death(key, exc)
+                    continue
+                except RayTaskError as exc:  # the trial's set-up or epoch raised
+                    self._on_trial_error(key, exc)
+                    continue
+                self._on_epoch(key, result)
+            metrics.WORKERS.labels(self.name).set(len(self.pool.slots))
+            metrics.WORKERS_BUSY.labels(self.name).set(len(self.live))
+            now = time.monotonic()
+            if now - last_beat > HEARTBEAT_SECONDS / 2:
+                self.session.heartbeat(live.trial_id for live in self.live.values())
+                last_beat = now
+            if now - self.session.last_refresh > REFRESH_SECONDS:
+                self.session.refresh()
+            self.on_progress(self.progress(start))
+
+    def progress(self, start: float) -> Progress:
+        return report.progress(self.name, self.options.trials, self.mirror.get_trials(
+            deepcopy=False), running=len(self.live), elapsed=time.perf_counter() - start)
+
+    # --- Final report -----------------------------------------------------------------
+    def _best_trial(self) -> optuna.trial.FrozenTrial | None:
+        return report.best_trial(self.session.all_trials())
+
+    def _final(self) -> dict[str, dict[str, float]]:
+        best = self._best_trial()
+        if best is None or self.pool is None:
+            return {}
+        final = report.final_glance(self.pool, self.space, self.data, best, self.epochs,
+                                    self.options.seed)
+        self.session.set_attr("final", final)
+        return final
+
+    def _result(self, start: float, final: dict[str, dict[str, float]]) -> SearchResult:
+        trials = self.session.all_trials()
+        best = report.best_trial(trials)
+        complete, pruned, failed = report.state_counts(trials)
+        return SearchResult(
+            study=self.name, storage_url=self.storage_url, dataset=self.data.name,
+            metric=self.data.metric,
+            best_number=best.number if best else None, best_value=best.value if best else None,
+            best_params=dict(best.params) if best else {},
+            activations=list(best.user_attrs.get("activations", [])) if best else [],
+            complete=complete, pruned=pruned, failed=failed,
+            wall_seconds=time.perf_counter() - start, epochs_trained=self.epochs_trained,
+            epoch_seconds=sum(self.epoch_seconds.values()), final=final,
+            warm_started=tuple(self.warm_started),
+        )
+
+
+@contextlib.contextmanager
+def _stop_on_signals(search: Search) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a scheduler, `docker stop`) ask the search loop to stop between two
+    steps, so no trial is half-written; a second signal stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def request_stop(_signum: int, _frame: Any) -> None:
+        if search.stopping.is_set():
+            raise KeyboardInterrupt
+        search.stopping.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,184 @@
+"""Opening the study database: Optuna's RDB schema through SQLAlchemy, SQLite or PostgreSQL.
+
+Ownership (after Optuna's storage contract): one search driver writes its own trials; workers
+never touch the database, so one SQLite file serves any number of workers, and several
+drivers (on several machines) may share a study on PostgreSQL. Readers open it without
+creating anything (``create=False``, :class:`ReaderStorage`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import threading
+import time
+import warnings
+from typing import Any
+
+import optuna
+import sqlalchemy
+from optuna.storages import RDBStorage
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    SQLAlchemyError,
+)
+
+from actsearch.errors import UsageError
+from actsearch.store.tables import tables_exist
+
+META_KEY = "actsearch"
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 60
+
+
+def masked(url: str) -> str:
+    """The URL with any password hidden and cut to a printable length, safe to print."""
+    try:
+        text = make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # e.g. a port that is not a number
+        text = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers (dashboard, `actsearch studies`) run beside the one writer, and
+    # synchronous=NORMAL drops an fsync per commit; both are safe against process crashes.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def check_url(url: str) -> sqlalchemy.URL:
+    """Parse a storage URL or raise a UsageError that says how to write one."""
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018  (parsing the port is lazy: a bad one must fail here)
+    except (ArgumentError, ValueError) as exc:
+        raise UsageError(f"storage URL {masked(url)!r} is not a database URL ({exc}): use e.g. "
+                         "sqlite:///actsearch.db or postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = os.path.dirname(os.path.abspath(parsed.database))
+        if not os.path.isdir(folder):
+            raise UsageError(f"storage {masked(url)}: folder {folder!r} does not exist; create it "
+                             "or point --storage elsewhere")
+    return parsed
+
+
+def _engine_kwargs(is_sqlite: bool) -> dict[str, Any]:
+    # SQLite: wait for a busy writer from the very first connection (table creation too).
+    # A server: test pooled connections first, so one dropped by a restart is replaced.
+    return {"connect_args": {"timeout": 30}} if is_sqlite else {"pool_pre_ping": True}
+
+
+def open_storage(url: str, *, create: bool = True, require_studies: bool = True) -> RDBStorage:
+    """Connect to the study database (creating Optuna's tables if needed and ``create``).
+
+    Args:
+        create: Create (or migrate) Optuna's tables: only writers (a search) do.
+        require_studies: When not creating, refuse a database without studies (a command
+            that reads them); a server that waits for its first study passes False.
+
+    Raises:
+        UsageError: The URL is malformed, the server unreachable, or (``create=False``) the
+            database holds no actsearch studies yet.
+    """
+    parsed = check_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if not create and require_studies and is_sqlite and not os.path.exists(parsed.database or ""):
+        raise UsageError(f"storage {masked(url)} does not exist yet: run `actsearch search` "
+                         "first, or point --storage at your study database")
+    if not create:
+        _probe(url, require_studies)
+    engine_kwargs = _engine_kwargs(is_sqlite)
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # Readers never create or migrate tables: only the writer (a search) does.
+                storage = RDBStorage(url, engine_kwargs=engine_kwargs,
+                                     heartbeat_interval=HEARTBEAT_SECONDS,
+                                     grace_period=GRACE_SECONDS, skip_table_creation=not create,
+                                     skip_compatibility_check=not create)
+            break
+        except IntegrityError:
+            # Two drivers creating the tables of a fresh database at once (optuna#1092): the
+            # other one won; its tables are there on the next try.
+            if attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise UsageError(f"cannot open storage {masked(url)}: {first_line(exc)}; check the "
+                             "URL and that the database server is running") from None
+    if is_sqlite:
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # later connections get the pragmas
+    return storage
+
+
+class ReaderStorage:
+    """A server's read access to a database that may hold no studies yet.
+
+    Opening Optuna's storage writes (it records its schema version), so until a search has
+    created the tables a server reads an empty stand-in, and the real storage once they
+    exist: serving never creates a table.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        _probe(url, require_studies=False)
+        is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        # For health checks, metrics and search runs.
+        self.engine = sqlalchemy.create_engine(url, **_engine_kwargs(is_sqlite))
+        self._storage: RDBStorage | None = None
+        self._empty: RDBStorage | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> RDBStorage:
+        """The study database, or an empty one while no search has written to it."""
+        if self._storage is not None:
+            return self._storage
+        with self._lock:
+            if self._storage is None and tables_exist(self.engine, "studies", "version_info"):
+                self._storage = open_storage(self.url, create=False)
+            if self._storage is not None:
+                return self._storage
+            if self._empty is None:
+                self._empty = RDBStorage("sqlite://", engine_kwargs={
+                    "poolclass": sqlalchemy.pool.StaticPool,
+                    "connect_args": {"check_same_thread": False}})
+            return self._empty
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        for storage in (self._storage, self._empty):
+            if storage is not None:
+                storage.engine.dispose()
+
+
+def _probe(url: str, require_studies: bool) -> None:
+    """Connect once without creating anything (read-only commands must not write)."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if require_studies and not sqlalchemy.inspect(conn).has_table("studies"):
+                raise UsageError(f"storage {masked(url)} holds no studies yet: run "
+                                 "`actsearch search` first")
+    except SQLAlchemyError as exc:
+        raise UsageError(f"cannot open storage {masked(url)}: {first_line(exc)}; check the URL "
+                         "and that the database server is running") from None
+    finally:
+        engine.dispose()
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+

@@ -1,0 +1,64 @@
+"""Storage conformance: the same suite on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState
+
+from actsearch.errors import UsageError
+from actsearch.recommend.recommendation import delete_study, recommend
+from actsearch.store.database import masked, open_storage
+from actsearch.store.studies import create_or_load_study, list_studies
+from tests.conftest import add_trial
+
+META = {"dataset": "iris", "fingerprint": "f1", "space": "default", "space_digest": "d1",
+        "metric": "accuracy"}
+
+
+def _trial(storage, study_id, state, value=None, attrs=None, act="relu"):  # type: ignore[no-untyped-def]
+    return add_trial(storage, study_id, {"act_0": act}, value, state=state,
+                     choices=["relu", "tanh"], user_attrs={"activations": [act], **(attrs or {})})
+
+
+def test_create_once_then_load(storage_url: str) -> None:
+    storage = open_storage(storage_url)
+    first = create_or_load_study(storage, "s", META)
+    assert create_or_load_study(open_storage(storage_url), "s", META) == first
+    with pytest.raises(UsageError, match="another search space"):
+        create_or_load_study(storage, "s", {**META, "space_digest": "other"})
+    with pytest.raises(UsageError, match="another dataset"):
+        create_or_load_study(storage, "s", {**META, "fingerprint": "other"})
+
+
+def test_list_recommend_and_delete(storage_url: str) -> None:
+    storage = open_storage(storage_url)
+    a = create_or_load_study(storage, "iris-a", META)
+    b = create_or_load_study(storage, "iris-b", META)
+    _trial(storage, a, TrialState.COMPLETE, 0.90, act="relu")
+    _trial(storage, b, TrialState.COMPLETE, 0.95, act="tanh")
+    _trial(storage, b, TrialState.PRUNED, 0.99, act="relu")  # pruned trials never win
+    infos = {i.name: i for i in list_studies(storage)}
+    assert infos["iris-b"].n_complete == 1 and infos["iris-b"].n_pruned == 1
+    assert infos["iris-b"].best_value == pytest.approx(0.95)
+    rec = recommend(storage, "iris")
+    assert (rec.study, rec.activations, rec.n_trials) == ("iris-b", ["tanh"], 3)
+    assert rec.value == pytest.approx(0.95)
+    with pytest.raises(UsageError, match=r"no study of dataset 'wine'.*studied: iris"):
+        recommend(storage, "wine")
+    delete_study(storage, "iris-b")
+    assert recommend(storage, "iris").study == "iris-a"
+    with pytest.raises(UsageError, match="no study named"):
+        delete_study(storage, "iris-b")
+
+
+def test_read_only_open_never_creates(storage_url: str) -> None:
+    with pytest.raises(UsageError, match=r"(does not exist yet|holds no studies)"):
+        open_storage(storage_url, create=False)
+
+
+def test_unreachable_and_malformed_urls() -> None:
+    with pytest.raises(UsageError, match="cannot open storage postgresql"):
+        open_storage("postgresql+psycopg://postgres:secret@127.0.0.1:1/none")
+    with pytest.raises(UsageError, match="is not a database URL"):
+        open_storage("not a url")
+    assert "secret" not in masked("postgresql+psycopg://postgres:secret@h/db")
