@@ -3,11 +3,13 @@
 #   make test   set up .venv and run lint, type checks and the test suite
 PYTHON ?= python3
 VENV ?= .venv
-# The CPU build of PyTorch; override on a GPU machine, e.g. TORCH_SPEC="torch==2.13.0".
+# The PyTorch requirement (the tested release). From PyPI on Linux it is the CUDA build;
+# for CPU only: TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu".
+# (Where a local wheel or pip constraint provides the CPU build, the default takes it.)
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup run test faults lint bench corpus clean
+.PHONY: setup run test faults long lint bench corpus clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +37,11 @@ test: lint
 # a PostgreSQL server crashed and restarted. `make test` runs the short ones.
 faults: setup
 	$(BIN)/python -m pytest -m faults -s tests/faults
+
+# The evaluation commands end to end (the corpus protocol on two tables, about 2 minutes):
+# evaluations are commands and benchmarks, so CI leaves them out.
+long: setup
+	$(BIN)/python -m pytest -m long
 
 bench: setup
 	$(BIN)/python benchmarks/activation_throughput.py

@@ -18,20 +18,25 @@ pytestmark = pytest.mark.slow
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-
 def test_dashboard_serves_study_trials_note_and_figures(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'd.db'}"
-    env = {**os.environ, "ACTSEARCH_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    # The search keeps its figures in its working directory's default folder; the dashboard
+    # starts elsewhere, without being told where they are.
+    env = {k: v for k, v in os.environ.items() if k != "ACTSEARCH_ARTIFACTS_DIR"}
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
     search = subprocess.run(
         [sys.executable, "-m", "actsearch", "search", "--dataset", "iris", "--space",
          write_space(tmp_path, AGGRESSIVE), "--trials", "4", "--storage", url, "--study", "dash",
          "--no-compare-relu"], capture_output=True, text=True, env=env, timeout=300,
-        check=False)
+        check=False, cwd=project)
     assert search.returncode == 0, search.stderr
+    assert (project / "actsearch-artifacts").is_dir()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "actsearch", "dashboard", "--storage", url,
                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+                              stderr=subprocess.PIPE, cwd=elsewhere)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -46,6 +51,7 @@ def test_dashboard_serves_study_trials_note_and_figures(tmp_path: Path) -> None:
         (study,) = [s for s in studies.json()["study_summaries"] if s["study_name"] == "dash"]
         detail = httpx.get(f"{base}/api/studies/{study['study_id']}", timeout=10).json()
         assert len(detail["trials"]) == 4
+        assert detail["objective_names"] == ["accuracy"]  # not "Objective 0"
         assert "Recommendation for `iris`" in detail["note"]["body"]
         assert "Verdict: unconfirmed" in detail["note"]["body"]
         drawn = 0
@@ -67,6 +73,7 @@ def test_dashboard_serves_study_trials_note_and_figures(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    assert list(elsewhere.iterdir()) == []  # no empty artifacts folder where it started
 
 
 def test_dashboard_on_a_missing_database_fails_cleanly(tmp_path: Path) -> None:

@@ -105,12 +105,12 @@ def test_search_submitted_as_a_job_runs_trials_on_both_nodes(
         return subprocess.run([str(BIN / "actsearch"), *args], env=_env(), text=True,
                               capture_output=True, timeout=600, check=False)
 
-    submitted = cli("submit", "--address", cluster, "--storage", postgres_url, "--",
+    submitted = cli("submit", "--job-address", cluster, "--storage", postgres_url, "--",
                     "--dataset", "digits", "--space", write_space(tmp_path, SPACE), "--trials", "6",
                     "--workers", "2", "--study", "multi", "--no-compare-relu", "--no-artifacts")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().splitlines()[-1]
-    followed = cli("status", job_id, "--address", cluster, "--follow")
+    followed = cli("status", job_id, "--job-address", cluster, "--follow")
     assert followed.returncode == 0, followed.stdout[-3000:] + followed.stderr
     assert f"job {job_id}: SUCCEEDED" in followed.stdout
     storage = open_storage(postgres_url, create=False)
@@ -118,5 +118,5 @@ def test_search_submitted_as_a_job_runs_trials_on_both_nodes(
     assert len(trials) == 6
     nodes = {t.user_attrs["node"]["node_id"] for t in trials}
     assert len(nodes) == 2, f"trials ran on {len(nodes)} node(s)"
-    unknown = cli("status", "raysubmit_nope", "--address", cluster)
+    unknown = cli("status", "raysubmit_nope", "--job-address", cluster)
     assert unknown.returncode == 2 and "no job" in unknown.stderr

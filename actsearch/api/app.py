@@ -7,6 +7,7 @@ import os
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from optuna.exceptions import StorageInternalError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -61,8 +62,9 @@ class _BodyLimit:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app on ``settings`` (default: the environment's)."""
     settings = settings or get_settings()
-    app = FastAPI(title="actsearch", version=__version__,
-                  description="Per-layer activation function recommendations.")
+    # /docs and /redoc from files shipped in a package: they work offline (no CDN).
+    app = FastAPIOffline(title="actsearch", version=__version__,
+                         description="Per-layer activation function recommendations.")
     app.state.settings = settings
     # The API reads; the searches it starts create the tables they write.
     app.state.database = ReaderStorage(settings.storage)

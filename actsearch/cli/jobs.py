@@ -15,9 +15,10 @@ import typer
 from actsearch.errors import ActsearchError, UsageError
 
 DEFAULT_JOBS_ADDRESS = "http://127.0.0.1:8265"
-AddressOption = Annotated[str, typer.Option(
-    "--address", envvar="RAY_JOB_ADDRESS",
-    help="The Ray dashboard (job server) of the cluster.")]
+# Not --address: that is the Ray cluster (GCS) address of `search` and `confirm`.
+JobAddressOption = Annotated[str, typer.Option(
+    "--job-address", envvar="RAY_JOB_ADDRESS",
+    help="The Ray job server (the head's dashboard, port 8265) of the cluster.")]
 
 
 def _client(address: str) -> Any:
@@ -27,14 +28,14 @@ def _client(address: str) -> Any:
         return JobSubmissionClient(address)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UsageError(f"cannot reach the Ray job server at {address!r}: {exc}; check "
-                         "--address (the head's dashboard, port 8265)") from None
+                         "--job-address (the head's dashboard, port 8265)") from None
 
 
 def submit(
     ctx: typer.Context,
     search_args: Annotated[list[str] | None, typer.Argument(
         help="Options of `actsearch search`, after `--`.")] = None,
-    address: AddressOption = DEFAULT_JOBS_ADDRESS,
+    address: JobAddressOption = DEFAULT_JOBS_ADDRESS,
     storage: Annotated[str | None, typer.Option(
         "--storage", help="Study database as seen from the cluster (PostgreSQL).")] = None,
 ) -> None:
@@ -55,7 +56,7 @@ def submit(
 
 def status(
     job_id: Annotated[str, typer.Argument(help="The id `actsearch submit` printed.")],
-    address: AddressOption = DEFAULT_JOBS_ADDRESS,
+    address: JobAddressOption = DEFAULT_JOBS_ADDRESS,
     follow: Annotated[bool, typer.Option("--follow", "-f",
                                          help="Stream logs until the job ends.")] = False,
 ) -> None:

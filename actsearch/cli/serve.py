@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from actsearch import service
 from actsearch.cli.options import StorageOption, storage_url
 from actsearch.errors import UsageError
 from actsearch.settings import get_settings
@@ -22,6 +21,8 @@ def serve(
     storage: StorageOption = None,
 ) -> None:
     """Serve recommendations, studies and the catalogue over HTTP (FastAPI + uvicorn)."""
+    from actsearch import service
+
     try:
         import fastapi  # noqa: F401  (only checked: the api extra is installed)
         import uvicorn

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from actsearch.search.baselines import (
     relu_twin,
 )
 from actsearch.search.driver import Search
-from actsearch.search.options import SearchOptions
+from actsearch.search.options import Progress, SearchOptions
 from actsearch.search.spaces import SearchSpace, load_space
 from actsearch.search.workers import RaySession, WorkerPool
 from actsearch.settings import get_settings
@@ -183,9 +184,18 @@ def _run_baseline(options: ConfirmOptions, url: str, study: str, kind: BaselineK
         epochs=inputs.epochs, storage_url=url, study=name, address=options.address,
         cpus_per_trial=options.cpus_per_trial, gpus_per_trial=options.gpus_per_trial,
         seed=inputs.seed, compare_relu=False, artifacts=False, baseline_of=study,
-        baseline_kind=kind), data=inputs.data)
+        baseline_kind=kind), data=inputs.data, on_progress=partial(_baseline_progress, say))
     search.run(keep_ray=True)
     return name
+
+
+def _baseline_progress(say: Callable[[str], None], progress: Progress) -> None:
+    """A line per finished baseline trial: a confirmation is never silent for long."""
+    done = progress.complete + progress.pruned
+    for ended in progress.ended:
+        score = "-" if ended.value is None else f"{ended.value:.4f}"
+        say(f"  {progress.study} trial {ended.number} {ended.state}: {score} "
+            f"({done}/{progress.target})")
 
 
 def _done(storage: RDBStorage, study: str) -> set[tuple[int, str, int]]:
@@ -243,6 +253,9 @@ def train_jobs(jobs: list[_Job], data: Dataset, options: ConfirmOptions, storage
             ready, pending = ray.wait(pending, num_returns=1)
             job = refs[ready[0]]
             run: Evaluation = ray.get(ready[0])
+            variant = "its ReLU twin" if job.variant == "relu" else "retrained"
+            say(f"{len(jobs) - len(pending)}/{len(jobs)}: {job.study} trial {job.trial} "
+                f"{variant}, seed {job.seed}: test {run.test:.4f}")
             # A diverged run is kept as -inf (SQLite stores NaN as NULL): it is not retried,
             # and its configuration does not count as confirmed.
             val, test = (-math.inf, -math.inf) if run.diverged else (run.val, run.test)

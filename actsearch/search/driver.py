@@ -37,10 +37,12 @@ from actsearch.search.figures import artifact_store
 from actsearch.search.metrics import serve_metrics
 from actsearch.search.options import (
     Progress,
+    RunningTrial,
     SearchHooks,
     SearchOptions,
     SearchPlan,
     SearchResult,
+    TrialOutcome,
     study_metadata,
 )
 from actsearch.search.recorder import EndedTrial, TrialRecorder
@@ -89,9 +91,13 @@ class Search:
         self.hooks = hooks or SearchHooks()
         self.space, self.data, self.epochs = plan.space, plan.data, plan.epochs
         self.storage_url, self.address, self.name = plan.storage_url, plan.address, plan.study
-        self.artifacts_dir = settings.artifacts_dir
+        # Absolute, and recorded with the study: the dashboard finds it from any directory.
+        self.artifacts_dir = settings.artifacts_dir.resolve()
         self.metrics_port = settings.metrics_port
         self.live: dict[int, _Live] = {}
+        self.ended: list[TrialOutcome] = []  # since the last progress snapshot
+        self.phase = "opening the study"
+        self.started = time.perf_counter()
         # Per trial, its queued epochs in order: only the oldest is waited on, so results are
         # handled in epoch order even when two are ready at once.
         self.queues: dict[int, deque[Any]] = {}
@@ -116,8 +122,9 @@ class Search:
             pruner=self.space.make_pruner(),
         )
         self.session = StudySession(
-            self.storage, self.name, study_metadata(self.data, self.space, self.options,
-                                                    self.epochs),
+            self.storage, self.name, study_metadata(
+                self.data, self.space, self.options, self.epochs,
+                self.artifacts_dir if self.options.artifacts else None),
             mirror, self.patient, self.options.max_retries)
         self.mirror = mirror
         if self.options.warm_start and self.session.is_new and self.hooks.warm_start:
@@ -208,8 +215,13 @@ class Search:
         if retry and state == TrialState.FAIL and live.attempt <= self.options.max_retries:
             self.session.retries.append(Retry(dict(live.trial.params), live.number, live.attempt))
         assert self.recorder is not None
+        score = "no score" if value is None else f"{self.data.metric} {value:.4f}"
         self.recorder.put(EndedTrial(live.trial_id, state, values, attrs,
-                                     list(live.config.model.activations), improved))
+                                     list(live.config.model.activations), improved,
+                                     title=f"trial #{live.number}: {score} ({state.name.lower()}"
+                                           f" after {live.epochs_done} epochs)"))
+        self.ended.append(TrialOutcome(live.number, state.name.lower(), value,
+                                       live.config.model.activations, live.epochs_done, reason))
 
     def _on_epoch(self, key: int, result: EpochResult | None) -> None:
         live = self.live.get(key)
@@ -282,7 +294,8 @@ class Search:
     # --- Main loop --------------------------------------------------------------------
     def run(self, keep_ray: bool = False) -> SearchResult:
         """Search, then report; stops the Ray it started unless ``keep_ray``."""
-        start = time.perf_counter()
+        start = self.started = time.perf_counter()
+        self._enter("opening the study")
         ray_session = self.ray_session = RaySession(
             self.address, self.options.cpus_per_trial, self.options.gpus_per_trial,
             self.options.workers)
@@ -290,6 +303,7 @@ class Search:
             self._open()
             searching = self.finished() < self.options.trials
             if searching or self.options.compare_relu:
+                self._enter("starting Ray")
                 ray_session.start()
                 self.pool = WorkerPool(ray.put(self.data), self.options.workers,
                                        self.options.cpus_per_trial, self.options.gpus_per_trial)
@@ -298,6 +312,7 @@ class Search:
                 store = artifact_store(self.artifacts_dir) if self.options.artifacts else None
                 self.recorder = TrialRecorder(self.storage, self.data.name, store, self.patient,
                                               self.hooks.publish)
+                self._enter("searching")
                 try:
                     with _stop_on_signals(self):
                         self._loop(start)
@@ -305,6 +320,8 @@ class Search:
                     raise self._interrupted() from None
                 finally:
                     self.recorder.close()
+            if self.options.compare_relu:
+                self._enter("retraining the best and its ReLU twin")
             final = self._final() if self.options.compare_relu else {}
             found = report.importance(self.mirror)
             if found is not None:
@@ -312,6 +329,7 @@ class Search:
                 self.session.set_attr("importance_trials", found[1])
             if self.hooks.publish and self._best_trial() is not None:
                 self.patient(self.hooks.publish, self.storage, self.data.name)
+            self._enter("done")
             return self._result(start, final)
         finally:
             if self.pool is not None:
@@ -363,9 +381,24 @@ class Search:
                 self.session.refresh()
             self.on_progress(self.progress(start))
 
+    def _enter(self, phase: str) -> None:
+        self.phase = phase
+        self.on_progress(self.progress(self.started))
+
     def progress(self, start: float) -> Progress:
-        return report.progress(self.name, self.options.trials, self.mirror.get_trials(
-            deepcopy=False), running=len(self.live), elapsed=time.perf_counter() - start)
+        """A snapshot for live displays; it hands over the trials ended since the last one."""
+        mirror = getattr(self, "mirror", None)  # none before the study is open
+        snapshot = report.progress(
+            self.name, self.options.trials,
+            mirror.get_trials(deepcopy=False) if mirror is not None else [],
+            running=len(self.live), elapsed=time.perf_counter() - start)
+        snapshot.phase = self.phase
+        snapshot.running_trials = [
+            RunningTrial(live.number, live.config.model.activations, live.epochs_done,
+                         self.epochs, live.last.value if live.last else None)
+            for live in sorted(self.live.values(), key=lambda live: live.number)]
+        snapshot.ended, self.ended = self.ended, []
+        return snapshot
 
     # --- Final report -----------------------------------------------------------------
     def _best_trial(self) -> optuna.trial.FrozenTrial | None:

@@ -32,47 +32,68 @@ def artifact_store(path: str | Path) -> FileSystemArtifactStore:
     return FileSystemArtifactStore(str(folder))
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def trial_figure(activations: Sequence[str], telemetry: Sequence[dict[str, Any]],
-                 path: str | Path) -> Path:
-    """Curves of the layers' activations beside their telemetry, as one small PNG."""
-    figure = Figure(figsize=(9.0, 3.4), layout="constrained")
-    left, right = figure.subplots(1, 2)
-    for name in dict.fromkeys(activations):  # each distinct function once
+                 path: str | Path, title: str = "") -> Path:
+    """The layers' activation curves beside their telemetry, as one PNG (1000x420).
+
+    Curves of the same shape stay apart (a line style and width each); every telemetry value
+    is written on its bar, so a 0 reads as 0; layers are categories, so gradient norms are
+    points, not a line.
+    """
+    figure = Figure(figsize=(10.0, 4.2), layout="constrained")
+    if title:
+        figure.suptitle(title, fontsize="large", fontweight="bold")
+    left, right = figure.subplots(1, 2, width_ratios=(1.0, 1.15))
+    for k, name in enumerate(dict.fromkeys(activations)):  # each distinct function once
+        layers = ",".join(str(i) for i, a in enumerate(activations) if a == name)
         try:
             x, y, _ = curve(name, (-4.0, 4.0), points=161)
-            layers = ",".join(str(i) for i, a in enumerate(activations) if a == name)
-            left.plot(x.numpy(), y.numpy(), label=f"{name} (layer {layers})", linewidth=1.6)
+            left.plot(x.numpy(), y.numpy(), label=f"{name} (layer {layers})",
+                      linestyle=LINE_STYLES[k % len(LINE_STYLES)], linewidth=3.0 - 0.5 * (k % 4))
         except Exception:  # maxout/softmax have no curve; the legend still lists them
-            left.plot([], [], label=f"{name} (not element-wise)")
-    left.set_title("activations per layer")
+            left.plot([], [], label=f"{name} (layer {layers}, not element-wise)")
+    left.set_title("activation of each layer")
+    left.set_xlabel("input")
     left.axhline(0, color="0.7", linewidth=0.8)
-    left.legend(fontsize="x-small")
+    left.axvline(0, color="0.7", linewidth=0.8)
+    left.legend(fontsize="small", loc="upper left", framealpha=0.9)
     if telemetry:
         idx = np.arange(len(telemetry))
         dead = [t["dead_fraction"] for t in telemetry]
         sat = [t["saturation"] if t["saturation"] is not None else 0.0 for t in telemetry]
-        right.bar(idx - 0.2, dead, width=0.4, label="dead units")
-        right.bar(idx + 0.2, sat, width=0.4, label="saturated")
-        right.set_ylim(0, 1)
-        right.set_xticks(idx, [f"layer {i}" for i in idx])
+        bars = right.bar(idx - 0.2, dead, width=0.4, label="dead units", color="tab:red")
+        right.bar_label(bars, labels=[f"{v:.0%}" for v in dead], fontsize="small")
+        bars = right.bar(idx + 0.2, sat, width=0.4, label="saturated", color="tab:orange")
+        right.bar_label(bars, labels=[f"{v:.0%}" for v in sat], fontsize="small")
+        right.set_ylim(0, 1.15)
+        right.set_xticks(idx, [f"layer {i}\n{a}" for i, a in zip(idx, activations,
+                                                                    strict=False)])
         grads = right.twinx()
         norms = [t["grad_norm"] for t in telemetry]
-        grads.plot(idx, norms, "k.-", label="grad norm")
+        grads.plot(idx, norms, "ko", markersize=7, label="grad norm")
+        for i, norm in enumerate(norms):  # a log axis cannot show 0: say it
+            if norm == 0:
+                right.text(i, 1.07, "no gradient", ha="center", fontsize="small")
         if any(n > 0 for n in norms):  # all zero (dead layers) cannot be log-scaled
             grads.set_yscale("log")
-        grads.set_ylabel("weight-gradient norm (line)")
-        right.set_ylabel("fraction (bars)")
-        right.legend(fontsize="x-small", loc="upper left")
-    right.set_title("telemetry per layer")
+        grads.set_ylabel("weight-gradient norm (points)")
+        right.set_ylabel("share of units (bars)")
+        right.legend(fontsize="small", loc="upper left", ncols=2, framealpha=0.9)
+    right.set_title("telemetry of each layer (last epoch)")
     target = Path(path)
-    figure.savefig(target, dpi=80)
+    figure.savefig(target, dpi=100)
     return target
 
 
-def render_trial_png(activations: Sequence[str], telemetry: Sequence[dict[str, Any]]) -> bytes:
+def render_trial_png(activations: Sequence[str], telemetry: Sequence[dict[str, Any]],
+                     title: str = "") -> bytes:
     """The trial figure as PNG bytes (runs in a renderer process, see :class:`Renderer`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        return trial_figure(activations, telemetry, Path(tmp) / "layers.png").read_bytes()
+        return trial_figure(activations, telemetry, Path(tmp) / "layers.png",
+                            title).read_bytes()
 
 
 def _start_figure_process() -> None:
@@ -102,11 +123,13 @@ class Renderer:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
-    def png(self, activations: Sequence[str], telemetry: Sequence[dict[str, Any]]) -> bytes:
+    def png(self, activations: Sequence[str], telemetry: Sequence[dict[str, Any]],
+            title: str = "") -> bytes:
         if self._pool is None:  # started on first use: searches without figures pay nothing
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
                                              initializer=_start_figure_process)
-        return self._pool.submit(render_trial_png, list(activations), list(telemetry)).result()
+        return self._pool.submit(render_trial_png, list(activations), list(telemetry),
+                                 title).result()
 
     def close(self) -> None:
         if self._pool is not None:

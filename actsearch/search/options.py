@@ -119,9 +119,36 @@ class SearchHooks:
     publish: Callable[[RDBStorage, str], None] | None = None
 
 
+@dataclass(frozen=True)
+class RunningTrial:
+    """A trial in flight, as a live display shows it."""
+
+    number: int
+    activations: tuple[str, ...]
+    epoch: int  # epochs done
+    epochs: int
+    value: float | None  # the latest epoch's validation score
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """A trial that ended in this run (for a log line per trial where no display is live)."""
+
+    number: int
+    state: str  # complete, pruned or failed
+    value: float | None
+    activations: tuple[str, ...]
+    epochs: int
+    reason: str | None
+
+
 @dataclass
 class Progress:
-    """A snapshot for live displays."""
+    """A snapshot for live displays.
+
+    ``phase`` is what the search is doing: ``opening the study``, ``starting Ray``,
+    ``searching``, ``retraining the best and its ReLU twin`` or ``done``.
+    """
 
     study: str
     target: int
@@ -133,6 +160,9 @@ class Progress:
     best_activations: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     eta: float | None = None
+    phase: str = "searching"
+    running_trials: list[RunningTrial] = field(default_factory=list)
+    ended: list[TrialOutcome] = field(default_factory=list)  # since the previous snapshot
 
 
 @dataclass(frozen=True)
@@ -167,7 +197,7 @@ def default_study_name(data: Dataset, space: SearchSpace) -> str:
 
 
 def study_metadata(data: Dataset, space: SearchSpace, options: SearchOptions,
-                   epochs: int) -> dict[str, Any]:
+                   epochs: int, artifacts_dir: Path | None = None) -> dict[str, Any]:
     """What a study records about itself: enough to reload its data and space, and to run
     its baselines with the same budget."""
     path = options.data_path
@@ -179,4 +209,5 @@ def study_metadata(data: Dataset, space: SearchSpace, options: SearchOptions,
         "data_path": str(path.resolve()) if path else None, "target": options.target,
         "seed": options.seed, "baseline_of": options.baseline_of,
         "baseline_kind": options.baseline_kind, "version": __version__,
+        "artifacts_dir": str(artifacts_dir) if artifacts_dir else None,
     }

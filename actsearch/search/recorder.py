@@ -41,6 +41,7 @@ class EndedTrial:
     attrs: dict[str, Any]
     activations: list[str]
     improved: bool
+    title: str = ""  # the figure's: trial number, score, state
 
 
 class TrialRecorder:
@@ -115,7 +116,8 @@ class TrialRecorder:
                   "skipped: trials were waiting to be written")
         elif self.store is not None and ended.state != TrialState.FAIL:
             try:
-                png = self.renderer.png(ended.activations, ended.attrs.get("telemetry") or [])
+                png = self.renderer.png(ended.activations, ended.attrs.get("telemetry") or [],
+                                        ended.title)
                 write(upload_trial_figure, self.storage, self.store, ended.trial_id, png)
             except (OSError, ValueError, RuntimeError) as exc:  # not worth losing a trial
                 log.warning("trial figure not attached: %s", exc)

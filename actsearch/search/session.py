@@ -27,6 +27,12 @@ from actsearch.store.patience import Patient
 from actsearch.store.studies import create_or_load_study
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+DRIVER_ATTR = "actsearch:driver"  # a trial's system attribute: the process that runs it
+
+
+def driver_of(trial: FrozenTrial) -> Any:
+    """Who runs a trial (older studies kept it as the user attribute ``driver``)."""
+    return trial.system_attrs.get(DRIVER_ATTR, trial.user_attrs.get("driver"))
 
 
 @contextlib.contextmanager
@@ -108,7 +114,7 @@ def recover_orphans(storage: RDBStorage, study_name: str) -> int:
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     failed = 0
     for trial in running:
-        if _driver_dead(trial.user_attrs.get("driver")):
+        if _driver_dead(driver_of(trial)):
             try:
                 storage.set_trial_user_attr(trial._trial_id, "fail_reason",
                                             "its search driver died while it ran")
@@ -186,7 +192,9 @@ class StudySession:
         frozen = optuna.trial.create_trial(
             state=TrialState.RUNNING, params=trial.params,
             distributions=dict(trial.distributions),
-            user_attrs={**trial.user_attrs, **attrs, "driver": self.identity})
+            user_attrs={**trial.user_attrs, **attrs},
+            # Internals live in system attributes: the dashboard's trial table stays for people.
+            system_attrs={DRIVER_ATTR: self.identity})
         trial_id = self.patient(self.storage.create_new_trial, self.study_id,
                                 template_trial=frozen)
         number = self.patient(self.storage.get_trial_number_from_id, trial_id)

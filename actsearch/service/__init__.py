@@ -11,15 +11,17 @@ from actsearch.recommend.similar import Similar, UnseenAnswer, evidence, meta_fr
 from actsearch.recommend.similar import similar_datasets as similar
 from actsearch.recommend.stats import verdict_word
 from actsearch.search.figures import artifact_store
-from actsearch.search.options import Progress, SearchOptions, SearchResult
+from actsearch.search.options import Progress, SearchOptions, SearchResult, TrialOutcome
 from actsearch.search.spaces import available_spaces
 from actsearch.search.strategy import Strategy, is_activation_param
 from actsearch.service.background import BackgroundSearches, RunStatus, TooManySearchesError
+from actsearch.service.exports import export, export_to
 from actsearch.service.recommendations import (
     FileAnswer,
     KnownDataset,
     for_file,
     known_datasets,
+    recommend_dataset,
     recommendation,
     studies_if_any,
 )
@@ -33,14 +35,16 @@ from actsearch.service.studies import (
     show_study,
 )
 from actsearch.store.database import ReaderStorage, open_storage
+from actsearch.store.studies import recorded_artifacts_dir
 from actsearch.train.data import dataset_names
 
 __all__ = [
     "BackgroundSearches", "ConfirmOptions", "FileAnswer", "KnownDataset", "Progress",
     "ReaderStorage", "Recommendation", "RunStatus", "SearchOptions", "SearchResult", "Similar",
-    "Strategy", "StudyDetail", "StudyInfo", "TooManySearchesError", "TrialRow", "UnseenAnswer",
-    "artifact_store", "available_spaces", "confirm", "dataset_names", "delete_study",
-    "evidence", "for_file", "is_activation_param", "known_datasets", "list_studies",
-    "meta_from_csv", "open_storage", "recommendation", "run_search", "show_study", "similar",
+    "Strategy", "StudyDetail", "StudyInfo", "TooManySearchesError", "TrialOutcome", "TrialRow",
+    "UnseenAnswer", "artifact_store", "available_spaces", "confirm", "dataset_names",
+    "delete_study", "evidence", "export", "export_to", "for_file", "is_activation_param",
+    "known_datasets", "list_studies", "meta_from_csv", "open_storage", "recommend_dataset",
+    "recommendation", "recorded_artifacts_dir", "run_search", "show_study", "similar",
     "studies_if_any", "verdict_word",
 ]

@@ -73,3 +73,11 @@ def known_datasets(storage: RDBStorage | None) -> list[KnownDataset]:
     names = dict(dataset_names())
     names.update({s: "studied dataset (from a file)" for s in studied - set(names)})
     return [KnownDataset(n, d, n in studied) for n, d in names.items()]
+
+
+def recommend_dataset(dataset: str, storage_url: str | None = None) -> Recommendation:
+    """The Python API's ``actsearch.recommendation``: a dataset's recommendation from the
+    studies at ``storage_url`` (default: the configured storage), else the knowledge base."""
+    from actsearch.settings import get_settings
+
+    return recommendation(studies_if_any(storage_url or get_settings().storage), dataset)

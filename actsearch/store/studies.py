@@ -8,6 +8,7 @@ never raced into existence (optuna#1092).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,22 @@ def find_study(storage: RDBStorage, name: str) -> int | None:
         return None
 
 
+def _name_metric(storage: RDBStorage, name: str, meta: dict[str, Any]) -> None:
+    """Name the objective after the metric (``accuracy``, ``r2``): dashboards show it."""
+    if meta.get("metric"):
+        with warnings.catch_warnings():  # "experimental" in some Optuna releases
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.Study(study_name=name, storage=storage).set_metric_names([meta["metric"]])
+
+
+def recorded_artifacts_dir(storage: RDBStorage) -> str | None:
+    """Where the newest study that records one keeps its trial figures."""
+    for study in sorted(all_studies(storage), key=lambda s: -s.study_id):
+        if study.meta.get("artifacts_dir"):
+            return str(study.meta["artifacts_dir"])
+    return None
+
+
 def require_study(storage: RDBStorage, name: str) -> int:
     """The id of study ``name``.
 
@@ -115,6 +132,7 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
             study_id = storage.get_study_id_from_name(name)
         else:
             storage.set_study_user_attr(study_id, META_KEY, meta)
+            _name_metric(storage, name, meta)
             return study_id
     existing = study_meta(storage, study_id)
     if not existing.get("space_digest") and storage.get_n_trials(study_id) > 0:

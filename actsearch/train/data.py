@@ -39,6 +39,9 @@ class Dataset:
         fingerprint: SHA-256 of the raw features and targets: the same data, the same print.
         meta: Meta-features (samples, features, classes, class balance, task type).
         classes: Original class labels, in encoded order.
+        x_mean, x_std: The training split's feature statistics the features were
+            standardised with (what an exported model applies to raw rows).
+        y_mean, y_std: The same for a regression target (0 and 1 otherwise).
     """
 
     name: str
@@ -54,6 +57,10 @@ class Dataset:
     meta: dict[str, Any]
     image_shape: tuple[int, int, int] | None = None
     classes: tuple[str, ...] = field(default=())
+    x_mean: tuple[float, ...] = field(default=())
+    x_std: tuple[float, ...] = field(default=())
+    y_mean: float = 0.0
+    y_std: float = 1.0
 
     @property
     def n_features(self) -> int:
@@ -327,8 +334,9 @@ def prepare(name: str, x: np.ndarray, y: np.ndarray, task: Task | None = None, *
     mean, std = x[train].mean(axis=0), x[train].std(axis=0)
     std[std == 0] = 1.0  # constant features stay 0 instead of dividing by zero
     features = ((x - mean) / std).astype(np.float32)
+    t_mean, t_std = 0.0, 1.0
     if task == "regression":
-        t_mean, t_std = targets[train].mean(), targets[train].std() or 1.0
+        t_mean, t_std = float(targets[train].mean()), float(targets[train].std()) or 1.0
         target_tensor = torch.from_numpy(((targets - t_mean) / t_std).astype(np.float32))
     else:
         target_tensor = torch.from_numpy(targets.astype(np.int64))
@@ -342,4 +350,6 @@ def prepare(name: str, x: np.ndarray, y: np.ndarray, task: Task | None = None, *
         n_classes=n_classes, fingerprint=fingerprint(x, y),
         meta=meta_features(x, y if task == "regression" else targets, task),
         image_shape=image_shape, classes=classes,
+        x_mean=tuple(float(v) for v in mean), x_std=tuple(float(v) for v in std),
+        y_mean=t_mean, y_std=t_std,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,14 @@ def test_errors_never_reveal_the_storage(tmp_path: Path) -> None:
         assert down.status_code == 503
         for body in (health.text, down.text):
             assert "secret-name" not in body and "Traceback" not in body
+
+
+def test_api_docs_work_offline(client: TestClient) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html.text)
+        refs += re.findall(r"""url:\s*["']([^"']+)""", html.text)
+        assert refs and not [r for r in refs if "//" in r], refs  # no host: nothing external
+        for ref in refs:
+            assert client.get(ref).status_code == 200, ref  # every asset is served here

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,19 @@ def test_default_options_search_digits_and_report_relu_comparison(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'a.db'}"
     run = cli("search", "--trials", "3", "--epochs", "3", "--storage", url)
     assert run.returncode == 0, run.stderr
-    assert "digits-default" in run.stdout and "untuned ReLU twin (ablation)" in run.stdout
+    summary = " ".join(re.sub(r"[│┃|]", " ", run.stdout).split())  # table cells, unwrapped
+    assert "digits-default" in summary and "ReLU in every layer, untuned" in summary
+    assert "(its one run in the search)" in summary  # which number is which
     assert "actsearch confirm" in run.stdout  # the verdict needs tuned baselines
+    # Not a terminal (a job log, CI): a line per phase and one per finished trial.
+    lines = run.stdout.splitlines()
+    for phase in ("loading data", "opening the study: study digits-default",
+                  "starting Ray: study digits-default", "searching: study digits-default",
+                  "retraining the best and its ReLU twin: study digits-default"):
+        assert phase in lines, phase
+    ended = [line for line in lines if re.match(r"trial \d+ (complete|pruned): ", line)]
+    assert len(ended) == 3 and ended[-1].endswith("(3/3 finished)")
+    assert all(", layers " in line for line in ended)
     storage = open_storage(url, create=False)
     study_id = storage.get_study_id_from_name("digits-default")
     final = storage.get_study_user_attrs(study_id)["final"]

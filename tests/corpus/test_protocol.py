@@ -30,6 +30,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
                           text=True, timeout=600, check=False, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.long  # about 2 minutes: `make long` (CI runs the refusals below)
 def test_corpus_run_zero_shot_distill_and_answer_an_unseen_dataset(tmp_path: Path) -> None:
     space = tmp_path / "fixed.yaml"
     space.write_text(FIXED)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from actsearch.search.session import driver_of
 from tests.support import study_trials, wait_for, write_space
 
 pytestmark = pytest.mark.slow
@@ -38,5 +39,5 @@ def test_two_drivers_on_one_study_finish_exactly_the_target(
     states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 8
     assert TrialState.RUNNING not in states
-    drivers = {t.user_attrs["driver"]["pid"] for t in trials}
+    drivers = {driver_of(t)["pid"] for t in trials}
     assert len(drivers) == 2  # both really took part

@@ -17,8 +17,10 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
 from actsearch.search.session import (
+    DRIVER_ATTR,
     StudySession,
     driver_identity,
+    driver_of,
     pending_retries,
     recover_orphans,
 )
@@ -90,7 +92,8 @@ def test_other_drivers_running_trials_count_but_its_own_do_not(storage_url: str)
     assert session.others_running == 1
     stored = session.storage.get_trial(trial_id)
     assert stored.state == TrialState.RUNNING
-    assert stored.user_attrs["driver"] == session.identity and stored.user_attrs["attempt"] == 1
+    assert driver_of(stored) == session.identity and stored.user_attrs["attempt"] == 1
+    assert "driver" not in stored.user_attrs  # an internal: not in the dashboard's table
 
 
 def test_the_trial_budget_is_decided_in_the_database(storage_url: str) -> None:
@@ -118,9 +121,17 @@ def test_a_trial_ended_by_another_driver_refuses_further_scores(storage_url: str
     assert session.storage.get_trial(trial_id).intermediate_values == {1: 0.5}
 
 
-def _running(storage: RDBStorage, study_id: int, driver: dict[str, object]) -> int:
-    return add_trial(storage, study_id, {"act_0": "relu"}, None, state=TrialState.RUNNING,
-                     choices=["relu", "tanh"], user_attrs={"driver": driver})
+def _running(storage: RDBStorage, study_id: int, driver: dict[str, object],
+             older_study: bool = False) -> int:
+    """A running trial of ``driver``, recorded as a search does (a system attribute) or as
+    searches before it did (a user attribute)."""
+    if older_study:
+        return add_trial(storage, study_id, {"act_0": "relu"}, None, state=TrialState.RUNNING,
+                         choices=["relu", "tanh"], user_attrs={"driver": driver})
+    trial_id = add_trial(storage, study_id, {"act_0": "relu"}, None, state=TrialState.RUNNING,
+                         choices=["relu", "tanh"])
+    storage.set_trial_system_attr(trial_id, DRIVER_ATTR, driver)
+    return trial_id
 
 
 def test_orphans_of_a_dead_driver_are_failed_and_queued_for_retry(storage_url: str) -> None:
@@ -130,15 +141,19 @@ def test_orphans_of_a_dead_driver_are_failed_and_queued_for_retry(storage_url: s
                           capture_output=True, text=True, check=True)
     dead = {**driver_identity(), "pid": int(gone.stdout), "started": 1.0}
     orphan = _running(storage, study_id, dead)
+    older = _running(storage, study_id, dead, older_study=True)
     alive = _running(storage, study_id, driver_identity())
-    assert recover_orphans(storage, "s") == 1
-    assert storage.get_trial(orphan).state == TrialState.FAIL
-    assert "driver died" in storage.get_trial(orphan).user_attrs["fail_reason"]
+    assert recover_orphans(storage, "s") == 2
+    for failed in (orphan, older):
+        assert storage.get_trial(failed).state == TrialState.FAIL
+        assert "driver died" in storage.get_trial(failed).user_attrs["fail_reason"]
     assert storage.get_trial(alive).state == TrialState.RUNNING
     trials = storage.get_all_trials(study_id)
-    assert [t._trial_id for t in pending_retries(trials, max_retries=2)] == [orphan]
+    assert [t._trial_id for t in pending_retries(trials, max_retries=2)] == [orphan, older]
     # Once a retry names it, it is no longer pending; nor past the retry limit.
     add_trial(storage, study_id, {"act_0": "relu"}, 0.5, choices=["relu", "tanh"],
               user_attrs={"retry_of": 0})
+    add_trial(storage, study_id, {"act_0": "relu"}, 0.5, choices=["relu", "tanh"],
+              user_attrs={"retry_of": 1})
     assert pending_retries(storage.get_all_trials(study_id), max_retries=2) == []
     assert pending_retries(trials, max_retries=0) == []
