@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -28,14 +29,12 @@ def dashboard(
     from actsearch import service
 
     store = service.open_storage(storage_url(storage), create=False)
-    # Searches record the absolute folder of their figures, so this works from anywhere.
+    # Searches record the absolute folder for their figures; figures are drawn there on
+    # first view. Without one (studies from before), a temporary folder: never the
+    # directory the dashboard happens to start in.
     recorded = service.recorded_artifacts_dir(store)
-    folder = artifacts_dir or (Path(recorded) if recorded else None)
-    artifacts = None
-    if folder is not None and folder.is_dir():
-        artifacts = service.artifact_store(folder)
-        typer.echo(f"optuna-dashboard on http://{host}:{port} (trial figures in {folder})")
-    else:  # never create an empty folder where the dashboard happens to start
-        typer.echo(f"optuna-dashboard on http://{host}:{port} (no trial figures found"
-                   f"{f' in {folder}' if folder else ''})")
-    optuna_dashboard.run_server(store, host=host, port=port, artifact_store=artifacts)
+    folder = artifacts_dir or (Path(recorded) if recorded else
+                               Path(tempfile.mkdtemp(prefix="actsearch-figures-")))
+    typer.echo(f"optuna-dashboard on http://{host}:{port} (trial figures in {folder})")
+    optuna_dashboard.run_server(store, host=host, port=port,
+                                artifact_store=service.LazyFigureStore(folder, store))

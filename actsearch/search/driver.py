@@ -33,7 +33,6 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from actsearch.errors import SearchFailedError, SearchInterruptedError
 from actsearch.search import metrics, report
-from actsearch.search.figures import artifact_store
 from actsearch.search.metrics import serve_metrics
 from actsearch.search.options import (
     Progress,
@@ -215,11 +214,8 @@ class Search:
         if retry and state == TrialState.FAIL and live.attempt <= self.options.max_retries:
             self.session.retries.append(Retry(dict(live.trial.params), live.number, live.attempt))
         assert self.recorder is not None
-        score = "no score" if value is None else f"{self.data.metric} {value:.4f}"
         self.recorder.put(EndedTrial(live.trial_id, state, values, attrs,
-                                     list(live.config.model.activations), improved,
-                                     title=f"trial #{live.number}: {score} ({state.name.lower()}"
-                                           f" after {live.epochs_done} epochs)"))
+                                     list(live.config.model.activations), improved))
         self.ended.append(TrialOutcome(live.number, state.name.lower(), value,
                                        live.config.model.activations, live.epochs_done, reason))
 
@@ -309,9 +305,9 @@ class Search:
                                        self.options.cpus_per_trial, self.options.gpus_per_trial)
             if searching:
                 serve_metrics(self.metrics_port)
-                store = artifact_store(self.artifacts_dir) if self.options.artifacts else None
-                self.recorder = TrialRecorder(self.storage, self.data.name, store, self.patient,
-                                              self.hooks.publish)
+                self.recorder = TrialRecorder(self.storage, self.session.study_id,
+                                              self.data.name, self.options.artifacts,
+                                              self.patient, self.hooks.publish)
                 self._enter("searching")
                 try:
                     with _stop_on_signals(self):

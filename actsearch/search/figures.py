@@ -1,24 +1,30 @@
-"""Trial figures for the dashboard: each finished trial gets a PNG artifact, its per-layer
-activation functions (curves) beside its per-layer telemetry (dead-unit and saturation
-fractions, gradient norms), read by ``actsearch dashboard`` (optuna-dashboard)."""
+"""Trial figures for the dashboard: a trial's per-layer activation functions (curves) beside
+its per-layer telemetry (dead-unit and saturation fractions, gradient norms).
+
+Drawn when someone opens one, not during the search: matplotlib costs ~0.2 s of CPU a figure,
+which on a machine whose cores all train would slow every trial for figures nobody opens.
+A search only registers each finished trial's figure (an artifact entry, a database write);
+``actsearch dashboard`` serves artifacts through :class:`LazyFigureStore`, which draws a
+figure from the trial's stored activations and telemetry on first request and keeps it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import logging
-import multiprocessing
-import os
-import signal
 import tempfile
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from matplotlib.figure import Figure
-from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RDBStorage
 
 from actsearch.activations.plot import curve
@@ -90,58 +96,80 @@ def trial_figure(activations: Sequence[str], telemetry: Sequence[dict[str, Any]]
 
 def render_trial_png(activations: Sequence[str], telemetry: Sequence[dict[str, Any]],
                      title: str = "") -> bytes:
-    """The trial figure as PNG bytes (runs in a renderer process, see :class:`Renderer`)."""
+    """The trial figure as PNG bytes."""
     with tempfile.TemporaryDirectory() as tmp:
         return trial_figure(activations, telemetry, Path(tmp) / "layers.png",
                             title).read_bytes()
 
 
-def _start_figure_process() -> None:
-    os.nice(10)  # figures wait; training does not
-    # Ctrl-C reaches the whole process group: the driver handles it, this process must not
-    # die with a traceback of its own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A driver killed outright (SIGKILL, the OOM killer) cannot shut this process down, and
-    # its pipe alone does not end it: it ends when its parent does.
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+# Artifact ids are hex digits and dashes (optuna-dashboard's routes accept nothing else): a
+# fixed marker, then the study's and the trial's ids in hex.
+FIGURE_PREFIX = "ac75ea4c-f19e-"
 
 
-def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
-    parent.join()
-    os._exit(0)
+def figure_artifact_id(study_id: int, trial_id: int) -> str:
+    return f"{FIGURE_PREFIX}{study_id:x}-{trial_id:x}"
 
 
-class Renderer:
-    """Draws trial figures in one low-priority process.
+def _figure_ids(artifact_id: str) -> tuple[int, int] | None:
+    """The study and trial ids of a figure's artifact id (None for other artifacts)."""
+    if not artifact_id.startswith(FIGURE_PREFIX):
+        return None
+    try:
+        study, trial = artifact_id.removeprefix(FIGURE_PREFIX).split("-")
+        return int(study, 16), int(trial, 16)
+    except ValueError:
+        return None
 
-    Matplotlib holds the GIL for a tenth of a second per figure; drawn in the driver it
-    would stall the search loop (and through it the workers), so it is drawn elsewhere.
+
+def register_trial_figure(storage: RDBStorage, study_id: int, trial_id: int) -> None:
+    """List the trial's figure among its artifacts (while it is RUNNING: Optuna refuses
+    attributes on finished trials); it is drawn when first opened."""
+    artifact_id = figure_artifact_id(study_id, trial_id)
+    meta = ArtifactMeta(artifact_id=artifact_id, filename=f"trial-{trial_id}-layers.png",
+                        mimetype="image/png", encoding=None)
+    # The key and JSON body upload_artifact writes (read by get_all_artifact_meta).
+    storage.set_trial_system_attr(trial_id, f"artifacts:{artifact_id}",
+                                  json.dumps(asdict(meta)))
+
+
+class LazyFigureStore:
+    """An Optuna artifact store that draws registered trial figures on first read.
+
+    Other artifacts (uploaded by the user) are served from ``folder`` as they are.
     """
 
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
+    def __init__(self, folder: str | Path, storage: RDBStorage) -> None:
+        self.files = artifact_store(folder)
+        self.storage = storage
+        self._lock = threading.Lock()  # one drawing at a time: the server has threads
 
-    def png(self, activations: Sequence[str], telemetry: Sequence[dict[str, Any]],
-            title: str = "") -> bytes:
-        if self._pool is None:  # started on first use: searches without figures pay nothing
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
-                                             initializer=_start_figure_process)
-        return self._pool.submit(render_trial_png, list(activations), list(telemetry),
-                                 title).result()
+    def open_reader(self, artifact_id: str) -> BinaryIO:
+        try:
+            return self.files.open_reader(artifact_id)
+        except ArtifactNotFound:
+            ids = _figure_ids(artifact_id)
+            if ids is None:
+                raise
+        with self._lock:
+            with contextlib.suppress(ArtifactNotFound):  # drawn meanwhile
+                return self.files.open_reader(artifact_id)
+            png = self._draw(*ids)
+            self.files.write(artifact_id, io.BytesIO(png))
+        return self.files.open_reader(artifact_id)
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        self.files.write(artifact_id, content_body)
 
+    def remove(self, artifact_id: str) -> None:
+        self.files.remove(artifact_id)
 
-def upload_trial_figure(storage: RDBStorage, store: FileSystemArtifactStore, trial_id: int,
-                        png: bytes) -> str:
-    """Attach a rendered figure to a trial (which must still be RUNNING)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "layers.png"
-        path.write_bytes(png)
-        return upload_artifact(artifact_store=store, file_path=str(path),
-                               study_or_trial=storage.get_trial(trial_id), storage=storage,
-                               mimetype="image/png")
+    def _draw(self, study_id: int, trial_id: int) -> bytes:
+        trial = self.storage.get_trial(trial_id)
+        meta = self.storage.get_study_user_attrs(study_id).get("actsearch") or {}
+        score = ("no score" if trial.value is None
+                 else f"{meta.get('metric', 'value')} {trial.value:.4f}")
+        title = (f"trial #{trial.number}: {score} ({trial.state.name.lower()} after "
+                 f"{trial.user_attrs.get('epochs', '?')} epochs)")
+        return render_trial_png(trial.user_attrs.get("activations", []),
+                                trial.user_attrs.get("telemetry") or [], title)

@@ -1,16 +1,13 @@
 """Writes ended trials to the study database on a background thread, in order.
 
 The search loop hands each ended trial over and goes on launching work at once. For each
-trial the recorder writes its user attributes, renders and attaches its figure (Optuna
-accepts artifacts only while a trial is RUNNING, so this comes before the state), then the
-final state; when the trial improved on the best, it calls the search's ``publish`` hook (the
-service refreshes the dataset's served recommendation there). If the driver dies first, the
-trial stays RUNNING in the database and the next run recovers it as an orphan.
-
-Figures are optional, results are not: a figure is drawn only when no other ended trial is
-waiting, so the database never falls behind the search by more than the one figure being
-drawn (trials skipped that way say so in ``figure``). Every write waits out a database
-outage (:class:`~actsearch.store.patience.Patient`).
+trial the recorder writes its user attributes, registers its figure (drawn when first
+opened, see :mod:`~actsearch.search.figures`; Optuna accepts artifacts only while a trial is
+RUNNING, so this comes before the state), then the final state; when the trial improved on
+the best, it calls the search's ``publish`` hook (the service refreshes the dataset's served
+recommendation there). If the driver dies first, the trial stays RUNNING in the database and
+the next run recovers it as an orphan. Every write waits out a database outage
+(:class:`~actsearch.store.patience.Patient`).
 """
 
 from __future__ import annotations
@@ -22,12 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from actsearch.search.figures import Renderer, upload_trial_figure
+from actsearch.search.figures import register_trial_figure
 from actsearch.store.patience import Patient
 
 log = logging.getLogger(__name__)
@@ -41,25 +37,23 @@ class EndedTrial:
     attrs: dict[str, Any]
     activations: list[str]
     improved: bool
-    title: str = ""  # the figure's: trial number, score, state
 
 
 class TrialRecorder:
     """One writer thread per driver: the driver stays the only writer of its trials."""
 
-    def __init__(self, storage: RDBStorage, dataset: str,
-                 store: FileSystemArtifactStore | None, patient: Patient,
+    def __init__(self, storage: RDBStorage, study_id: int, dataset: str, figures: bool,
+                 patient: Patient,
                  publish: Callable[[RDBStorage, str], None] | None = None) -> None:
-        self.storage, self.dataset, self.store = storage, dataset, store
+        self.storage, self.study_id, self.dataset = storage, study_id, dataset
+        self.figures = figures
         self.publish = publish
         self.patient = patient
-        self.renderer = Renderer()
         self.queue: queue.Queue[EndedTrial | None] = queue.Queue()
         self.error: BaseException | None = None
         # Failed trials handed over but still RUNNING in the database: they do not hold a
         # slot of the study's trial budget (see search.session.trial_slot).
         self._unwritten_failures = 0
-        self._waiting = 0  # ended trials handed over and not yet taken up by the writer
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._work, name="trial-recorder", daemon=True)
         self.thread.start()
@@ -68,7 +62,6 @@ class TrialRecorder:
         if self.error is not None:  # surface a database failure in the driver's thread
             raise self.error
         with self._lock:
-            self._waiting += 1
             self._unwritten_failures += ended.state == TrialState.FAIL
         self.queue.put(ended)
 
@@ -81,14 +74,11 @@ class TrialRecorder:
         """Write everything handed over, then stop."""
         self.queue.put(None)
         self.thread.join()
-        self.renderer.close()
         if self.error is not None:
             raise self.error
 
     def _work(self) -> None:
         while (ended := self.queue.get()) is not None:
-            with self._lock:
-                self._waiting -= 1
             if self.error is not None:
                 continue
             try:
@@ -109,18 +99,8 @@ class TrialRecorder:
         write = self.patient
         for key, value in ended.attrs.items():
             write(self.storage.set_trial_user_attr, ended.trial_id, key, value)
-        with self._lock:
-            backlog = self._waiting > 0
-        if self.store is not None and ended.state != TrialState.FAIL and backlog:
-            write(self.storage.set_trial_user_attr, ended.trial_id, "figure",
-                  "skipped: trials were waiting to be written")
-        elif self.store is not None and ended.state != TrialState.FAIL:
-            try:
-                png = self.renderer.png(ended.activations, ended.attrs.get("telemetry") or [],
-                                        ended.title)
-                write(upload_trial_figure, self.storage, self.store, ended.trial_id, png)
-            except (OSError, ValueError, RuntimeError) as exc:  # not worth losing a trial
-                log.warning("trial figure not attached: %s", exc)
+        if self.figures and ended.state != TrialState.FAIL:
+            write(register_trial_figure, self.storage, self.study_id, ended.trial_id)
         write(self.storage.set_trial_state_values, ended.trial_id, ended.state, ended.values)
         if ended.improved and self.publish:  # a better trial: what is served follows at once
             write(self.publish, self.storage, self.dataset)

@@ -10,7 +10,7 @@ from actsearch.recommend.recommendation import Recommendation
 from actsearch.recommend.similar import Similar, UnseenAnswer, evidence, meta_from_csv
 from actsearch.recommend.similar import similar_datasets as similar
 from actsearch.recommend.stats import verdict_word
-from actsearch.search.figures import artifact_store
+from actsearch.search.figures import LazyFigureStore
 from actsearch.search.options import Progress, SearchOptions, SearchResult, TrialOutcome
 from actsearch.search.spaces import available_spaces
 from actsearch.search.strategy import Strategy, is_activation_param
@@ -39,12 +39,12 @@ from actsearch.store.studies import recorded_artifacts_dir
 from actsearch.train.data import dataset_names
 
 __all__ = [
-    "BackgroundSearches", "ConfirmOptions", "FileAnswer", "KnownDataset", "Progress",
-    "ReaderStorage", "Recommendation", "RunStatus", "SearchOptions", "SearchResult", "Similar",
-    "Strategy", "StudyDetail", "StudyInfo", "TooManySearchesError", "TrialOutcome", "TrialRow",
-    "UnseenAnswer", "artifact_store", "available_spaces", "confirm", "dataset_names",
-    "delete_study", "evidence", "export", "export_to", "for_file", "is_activation_param",
-    "known_datasets", "list_studies", "meta_from_csv", "open_storage", "recommend_dataset",
-    "recommendation", "recorded_artifacts_dir", "run_search", "show_study", "similar",
-    "studies_if_any", "verdict_word",
+    "BackgroundSearches", "ConfirmOptions", "FileAnswer", "KnownDataset", "LazyFigureStore",
+    "Progress", "ReaderStorage", "Recommendation", "RunStatus", "SearchOptions", "SearchResult",
+    "Similar", "Strategy", "StudyDetail", "StudyInfo", "TooManySearchesError", "TrialOutcome",
+    "TrialRow", "UnseenAnswer", "available_spaces", "confirm", "dataset_names", "delete_study",
+    "evidence", "export", "export_to", "for_file", "is_activation_param", "known_datasets",
+    "list_studies", "meta_from_csv", "open_storage", "recommend_dataset", "recommendation",
+    "recorded_artifacts_dir", "run_search", "show_study", "similar", "studies_if_any",
+    "verdict_word",
 ]

@@ -92,7 +92,7 @@ def test_driver_killed_ten_times_at_random_points_then_resumed(tmp_path: Path) -
     assert seen <= {t.number for t in trials if t.state != TrialState.FAIL}
     orphans = [t for t in trials if t.state == TrialState.FAIL]
     assert orphans and all("driver died" in t.user_attrs["fail_reason"] for t in orphans)
-    # Ray's node processes and the figure process die with the driver; Ray's agents linger
+    # Ray's node processes die with the driver; Ray's agents linger
     # until their reconnect to the dead GCS times out (about a minute), then exit too.
     _, alive = psutil.wait_procs(leftovers, timeout=180)
     assert not alive, f"processes outlived their driver: {[p.name() for p in alive]}"
