@@ -66,10 +66,11 @@ def show_study(storage: RDBStorage, name: str, top: int = 10, offset: int = 0) -
     """
     study_id = require_study(storage, name)
     attrs = storage.get_study_user_attrs(study_id)
-    finished = [t for t in storage.get_all_trials(study_id, deepcopy=False)
+    trials = storage.get_all_trials(study_id, deepcopy=False)  # once: it costs O(trials)
+    finished = [t for t in trials
                 if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
     finished.sort(key=lambda t: (t.state != TrialState.COMPLETE, -(t.value or 0.0)))
-    return StudyDetail(info=study_info(storage, study_id, name, attrs),
+    return StudyDetail(info=study_info(storage, study_id, name, attrs, trials),
                        importance=attrs.get("importance"), final=attrs.get("final"),
                        finished=len(finished),
                        trials=[TrialRow.of(t) for t in finished[offset:offset + top]])

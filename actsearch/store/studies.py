@@ -164,10 +164,11 @@ def count_states(trials: list[FrozenTrial]) -> dict[TrialState, int]:
     return counts
 
 
-def study_info(storage: RDBStorage, study_id: int, name: str,
-               attrs: dict[str, Any]) -> StudyInfo:
-    """One study with its trial counts (its trials only are loaded)."""
-    trials = storage.get_all_trials(study_id, deepcopy=False)
+def study_info(storage: RDBStorage, study_id: int, name: str, attrs: dict[str, Any],
+               trials: list[FrozenTrial] | None = None) -> StudyInfo:
+    """One study with its trial counts (its trials only are loaded, unless given)."""
+    if trials is None:
+        trials = storage.get_all_trials(study_id, deepcopy=False)
     counts = count_states(trials)
     meta = attrs.get(META_KEY, {}) or {}
     complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
