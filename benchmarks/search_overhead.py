@@ -22,7 +22,6 @@ Writes benchmarks/results/search_overhead.md (and .json).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import threading
 import time
@@ -33,6 +32,7 @@ from typing import Any
 import optuna
 import torch
 import torch.nn.functional as F
+from results_file import write_results
 from torch.utils.data import DataLoader, TensorDataset
 
 from actsearch.search.options import SearchOptions
@@ -41,7 +41,6 @@ from actsearch.train.data import Dataset, load_dataset
 from actsearch.train.loop import TrainConfig, Trainer
 from actsearch.train.models import MLP, MLPConfig
 
-RESULTS = Path(__file__).parent / "results"
 CANDIDATES = ["relu", "leaky_relu", "elu", "selu", "gelu", "silu", "mish", "tanh", "sigmoid",
               "softplus", "softsign", "prelu"]
 SPACE = f"""
@@ -233,11 +232,7 @@ def main() -> None:
         lines.append(f"| {name} | {r['wall']:.1f} | {r['wall'] / reference:.2f} | {r['epochs']} "
                      f"| {r['best']:.4f} | {r['overhead']:.2f} |")
     markdown = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "search_overhead.json").write_text(json.dumps(rows, indent=2))
-    (RESULTS / "search_overhead.md").write_text(markdown)
-    print(markdown)
-    print(f"written to {RESULTS / 'search_overhead.md'}")
+    write_results("search_overhead", rows, markdown)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy
+from results_file import write_results
 
 from actsearch.search.options import SearchOptions
 from actsearch.service.searches import run_search
@@ -41,7 +42,6 @@ from actsearch.train.data import Dataset, load_dataset
 from actsearch.train.loop import TrainConfig, train
 from actsearch.train.models import MLPConfig
 
-RESULTS = Path(__file__).parent / "results"
 CANDIDATES = ["relu", "tanh", "gelu", "elu"]
 SPACE = f"""
 description: many short trials
@@ -147,11 +147,7 @@ def main() -> None:
                      f"{r['per_second'] / peer['per_second']:.2f} | {r['peak_mb']:.0f} |")
     lines += ["", f"Command: `python benchmarks/short_trials.py --trials {args.trials}`"]
     markdown = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "short_trials.json").write_text(json.dumps(rows, indent=2))
-    (RESULTS / "short_trials.md").write_text(markdown)
-    print(markdown)
-    print(f"written to {RESULTS / 'short_trials.md'}")
+    write_results("short_trials", rows, markdown)
 
 
 if __name__ == "__main__":

@@ -34,12 +34,12 @@ import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
+from results_file import write_results
 
 from actsearch.store.database import open_storage
 from actsearch.store.patience import Patient
 from actsearch.store.studies import create_or_load_study
 
-RESULTS = Path(__file__).parent / "results"
 CHOICES = ["relu", "tanh", "gelu", "silu", "elu", "mish"]
 DISTRIBUTIONS = {"depth": IntDistribution(1, 4), "width": CategoricalDistribution([32, 64]),
                  "lr": FloatDistribution(1e-4, 1e-1, log=True),
@@ -169,11 +169,7 @@ def main() -> None:
     sizes = " ".join(str(s) for s in args.sizes)
     lines += ["", f"Command: `python benchmarks/study_size.py --sizes {sizes}`"]
     markdown = "\n".join(lines) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "study_size.json").write_text(json.dumps(rows, indent=2))
-    (RESULTS / "study_size.md").write_text(markdown)
-    print(markdown)
-    print(f"written to {RESULTS / 'study_size.md'}")
+    write_results("study_size", rows, markdown)
 
 
 if __name__ == "__main__":
