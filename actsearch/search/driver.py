@@ -94,6 +94,10 @@ class Search:
         self.artifacts_dir = settings.artifacts_dir.resolve()
         self.metrics_port = settings.metrics_port
         self.live: dict[int, _Live] = {}
+        # The in-memory study the driver decides on; the session fills it from the database.
+        self.mirror = optuna.create_study(
+            direction="maximize", sampler=self.space.make_sampler(options.seed),
+            pruner=self.space.make_pruner())
         self.ended: list[TrialOutcome] = []  # since the last progress snapshot
         self.phase = "opening the study"
         self.started = time.perf_counter()
@@ -116,16 +120,11 @@ class Search:
     # --- Setup ------------------------------------------------------------------------
     def _open(self) -> None:
         self.storage: RDBStorage = open_storage(self.storage_url)
-        mirror = optuna.create_study(
-            direction="maximize", sampler=self.space.make_sampler(self.options.seed),
-            pruner=self.space.make_pruner(),
-        )
         self.session = StudySession(
             self.storage, self.name, study_metadata(
                 self.data, self.space, self.options, self.epochs,
                 self.artifacts_dir if self.options.artifacts else None),
-            mirror, self.patient, self.options.max_retries)
-        self.mirror = mirror
+            self.mirror, self.patient, self.options.max_retries)
         if self.options.warm_start and self.session.is_new and self.hooks.warm_start:
             for start in self.hooks.warm_start(self.storage, self.data, self.space):
                 self.mirror.enqueue_trial(start.params,
@@ -383,10 +382,8 @@ class Search:
 
     def progress(self, start: float) -> Progress:
         """A snapshot for live displays; it hands over the trials ended since the last one."""
-        mirror = getattr(self, "mirror", None)  # none before the study is open
         snapshot = report.progress(
-            self.name, self.options.trials,
-            mirror.get_trials(deepcopy=False) if mirror is not None else [],
+            self.name, self.options.trials, self.mirror.get_trials(deepcopy=False),
             running=len(self.live), elapsed=time.perf_counter() - start)
         snapshot.phase = self.phase
         snapshot.running_trials = [

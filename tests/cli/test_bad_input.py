@@ -71,24 +71,25 @@ def _refused(args: list[str], url: str, path: Path, named: str, expected: str) -
     assert _dump(path) == before
 
 
+def _refused_file(file: Path, text: str, args: list[str], populated: tuple[str, Path],
+                  named: str, expected: str) -> None:
+    file.write_text(text)
+    url, path = populated
+    _refused([*args, str(file)], url, path, named, expected)
+
+
 @pytest.mark.parametrize(("text", "expected"), SPACES)
 def test_bad_space_values_are_refused_before_the_study_exists(
         text: str, expected: str, populated: tuple[str, Path], tmp_path: Path) -> None:
-    space = tmp_path / "bad_space.yaml"
-    space.write_text(text)
-    url, path = populated
-    _refused(["search", "--dataset", "iris", "--space", str(space)], url, path,
-             "bad_space.yaml", expected)
+    _refused_file(tmp_path / "bad_space.yaml", text, ["search", "--dataset", "iris", "--space"],
+                  populated, "bad_space.yaml", expected)
 
 
 @pytest.mark.parametrize(("text", "expected"), DATA)
 def test_bad_data_files_are_refused_before_the_study_exists(
         text: str, expected: str, populated: tuple[str, Path], tmp_path: Path) -> None:
-    data = tmp_path / "bad_data.csv"
-    data.write_text(text)
-    url, path = populated
-    _refused(["search", "--data", str(data), "--target", "y"], url, path, "bad_data",
-             expected)
+    _refused_file(tmp_path / "bad_data.csv", text, ["search", "--target", "y", "--data"],
+                  populated, "bad_data", expected)
 
 
 @pytest.mark.parametrize("command", [["search", "--trials", "1"], ["studies", "list"],
