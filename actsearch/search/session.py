@@ -163,8 +163,7 @@ class StudySession:
         self.mirrored: set[int] = set()
         self.others_running = 0  # other drivers' running trials, as of the last refresh
         self.last_refresh = 0.0
-        self.refresh()
-        trials = self.all_trials()
+        trials = self.refresh()  # read once: at 10,000 trials a read takes seconds
         self.is_new = not trials
         self.retries = [Retry(dict(t.params), t.number, int(t.user_attrs.get("attempt", 1)))
                         for t in pending_retries(trials, max_retries)]
@@ -172,8 +171,9 @@ class StudySession:
     def all_trials(self) -> list[FrozenTrial]:
         return self.patient(self.storage.get_all_trials, self.study_id, deepcopy=False)
 
-    def refresh(self) -> None:
-        """Copy finished trials of the database (earlier runs, other drivers) into the mirror."""
+    def refresh(self) -> list[FrozenTrial]:
+        """Copy finished trials of the database (earlier runs, other drivers) into the mirror;
+        returns every trial read."""
         trials = self.all_trials()
         self.others_running = sum(1 for t in trials if t.state == TrialState.RUNNING
                                   and t._trial_id not in self.own_ids)
@@ -182,6 +182,7 @@ class StudySession:
                 self.mirror.add_trial(t)
                 self.mirrored.add(t._trial_id)
         self.last_refresh = time.monotonic()
+        return trials
 
     def finished(self) -> int:
         """Finished (complete or pruned) trials, every driver's, as the mirror knows them."""

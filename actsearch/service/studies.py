@@ -6,11 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from optuna.storages import RDBStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from actsearch.recommend.recommendation import delete_study as _delete_with_recommendation
 from actsearch.search.strategy import hyperparameters
-from actsearch.store.studies import StudyInfo, list_studies, require_study, study_info
+from actsearch.store.studies import (
+    StudyInfo,
+    finished_page,
+    list_studies,
+    require_study,
+    study_info,
+)
 
 __all__ = ["StudyDetail", "StudyInfo", "TrialRow", "delete_study", "list_studies",
            "show_study"]
@@ -30,6 +36,7 @@ class TrialRow:
     dead_fraction_max: float | None
     saturation_mean: float | None
     grad_norm_min: float | None
+    cost: dict[str, Any] | None  # params, flops, latency_ms, device (complete trials)
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -44,7 +51,7 @@ class TrialRow:
                    epochs=attrs.get("epochs"), telemetry=attrs.get("telemetry"),
                    dead_fraction_max=attrs.get("dead_fraction_max"),
                    saturation_mean=attrs.get("saturation_mean"),
-                   grad_norm_min=attrs.get("grad_norm_min"))
+                   grad_norm_min=attrs.get("grad_norm_min"), cost=attrs.get("cost"))
 
 
 @dataclass(frozen=True)
@@ -66,14 +73,10 @@ def show_study(storage: RDBStorage, name: str, top: int = 10, offset: int = 0) -
     """
     study_id = require_study(storage, name)
     attrs = storage.get_study_user_attrs(study_id)
-    trials = storage.get_all_trials(study_id, deepcopy=False)  # once: it costs O(trials)
-    finished = [t for t in trials
-                if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.value is not None]
-    finished.sort(key=lambda t: (t.state != TrialState.COMPLETE, -(t.value or 0.0)))
-    return StudyDetail(info=study_info(storage, study_id, name, attrs, trials),
+    finished, page = finished_page(storage, study_id, top, offset)
+    return StudyDetail(info=study_info(storage, study_id, name, attrs),
                        importance=attrs.get("importance"), final=attrs.get("final"),
-                       finished=len(finished),
-                       trials=[TrialRow.of(t) for t in finished[offset:offset + top]])
+                       finished=finished, trials=[TrialRow.of(t) for t in page])
 
 
 def delete_study(storage: RDBStorage, name: str) -> None:
