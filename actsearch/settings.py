@@ -16,7 +16,8 @@ class Settings(BaseSettings):
 
     Attributes:
         storage: SQLAlchemy URL of the study database (any URL Optuna accepts).
-        ray_address: An existing Ray cluster; empty starts a local Ray on demand.
+        ray_address: An existing Ray cluster; empty joins the local Ray `ray start
+            --head` left up, or starts one on demand.
         data_dir: Where downloaded or user-provided image datasets live.
         artifacts_dir: Where trial figures are stored (the dashboard reads them there).
         api_token: Bearer token for the API's write endpoints (unset disables them).

@@ -9,10 +9,13 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
-def write_results(name: str, body: Any, markdown: str) -> None:
-    """Write the table (markdown) and the measurements (JSON), and print the table."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(body, indent=2))
-    (RESULTS / f"{name}.md").write_text(markdown)
+def write_results(name: str, body: Any, markdown: str, directory: Path = RESULTS) -> None:
+    """Write the table (markdown) and the measurements (JSON), and print the table.
+
+    ``directory`` is elsewhere for smoke runs (CI), which must not replace measured results.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(json.dumps(body, indent=2))
+    (directory / f"{name}.md").write_text(markdown)
     print(markdown)
-    print(f"written to {RESULTS / f'{name}.md'}")
+    print(f"written to {directory / f'{name}.md'}")

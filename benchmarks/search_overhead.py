@@ -10,11 +10,17 @@ The peers run twice: with the training loop a user would write (DataLoader, as i
 pytorch/examples) and with actsearch's own loop, which isolates
 what the orchestration costs from what the loop costs.
 
+actsearch runs as users get it (figures registered, drawn when opened), then like for like
+(no figures), then with ``--trials-per-worker`` (each worker trains several trials at once,
+those of one shape as one batched network), on a fresh local Ray and attached to a local Ray
+that is already up (``ray start --head``), which leaves out Ray's start and stop.
+
 Reported per system: wall time, epochs trained, best validation accuracy, and the ratio of
 wall time to the time its trained epochs alone take on two cores (sum of epoch times / 2).
 
 Usage:
-    python benchmarks/search_overhead.py [--trials 48] [--epochs 30] [--skip-tune]
+    python benchmarks/search_overhead.py [--trials 48] [--epochs 30] [--seeds 3] [--skip-tune]
+    python benchmarks/search_overhead.py --smoke --results-dir DIR   # CI: 6 trials, 2 epochs
 
 Writes benchmarks/results/search_overhead.md (and .json).
 """
@@ -22,17 +28,25 @@ Writes benchmarks/results/search_overhead.md (and .json).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
+import psutil
 import torch
 import torch.nn.functional as F
-from results_file import write_results
+from results_file import RESULTS, write_results
 from torch.utils.data import DataLoader, TensorDataset
 
 from actsearch.search.options import SearchOptions
@@ -111,21 +125,76 @@ def actsearch_epochs(data: Dataset, acts: tuple[str, ...], lr: float, epochs: in
 Loop = Callable[..., Any]
 
 
-def run_actsearch(data: Dataset, trials: int, epochs: int, workdir: Path,
-                  artifacts: bool) -> dict[str, Any]:
+def run_actsearch(data: Dataset, trials: int, epochs: int, workdir: Path, seed: int,
+                  **options: Any) -> dict[str, Any]:
+    """One actsearch search; ``options`` are further SearchOptions fields."""
     space = workdir / "anchor.yaml"
     space.write_text(SPACE.replace("EPOCHS", str(epochs)))
     start = time.perf_counter()
-    storage = f"sqlite:///{workdir / f'a{artifacts}.db'}"
+    storage = f"sqlite:///{workdir / f'{time.monotonic_ns()}.db'}"
     result = run_search(SearchOptions(dataset="digits", space=str(space), trials=trials,
                                       workers=2, storage_url=storage, study="bench",
-                                      compare_relu=False, artifacts=artifacts))
+                                      seed=seed, compare_relu=False, **options))
     wall = time.perf_counter() - start
     return {"wall": wall, "epochs": result.epochs_trained, "epoch_seconds": result.epoch_seconds,
             "best": result.best_value}
 
 
-def run_optuna(data: Dataset, trials: int, epochs: int, loop: Loop) -> dict[str, Any]:
+@contextlib.contextmanager
+def local_ray_up() -> Iterator[None]:
+    """A local Ray started beforehand (``ray start --head``, 2 CPUs), as a user keeps one
+    running between searches; searches inside find it as they find any: no ``--address``.
+
+    It lives in a Ray temporary directory of its own (``RAY_TMPDIR``, set for this process
+    while it runs), so it neither finds nor disturbs another Ray on the machine, and it is
+    stopped by its process group (and the workers it moved out of it), not with ``ray
+    stop``, which would stop every Ray on the machine.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = tempfile.mkdtemp(prefix="rb-")  # short: Unix socket paths are limited
+    # Ray's default token authentication, as the searches' own local Ray uses.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": root}
+    starter = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}",
+         "--num-cpus=2", "--node-ip-address=127.0.0.1", "--include-dashboard=false"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    _, err = starter.communicate(timeout=180)
+    previous = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = root
+    try:
+        if starter.returncode != 0:
+            raise RuntimeError(f"ray start failed: {err}")
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = previous
+        group = [proc for proc in psutil.process_iter()
+                 if _group_of(proc) == starter.pid]
+        everything = {proc.pid: proc for proc in group}
+        for proc in group:
+            with contextlib.suppress(psutil.Error):
+                everything.update({c.pid: c for c in proc.children(recursive=True)})
+        for proc in everything.values():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(list(everything.values()), timeout=15)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _group_of(proc: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except OSError:
+        return None
+
+
+def run_optuna(data: Dataset, trials: int, epochs: int, loop: Loop,
+               seed: int) -> dict[str, Any]:
     counter = Counter()
 
     def objective(trial: optuna.Trial) -> float:
@@ -139,7 +208,7 @@ def run_optuna(data: Dataset, trials: int, epochs: int, loop: Loop) -> dict[str,
         return acc
 
     start = time.perf_counter()
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0),
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner())
     study.optimize(objective, n_trials=trials, n_jobs=2)
     wall = time.perf_counter() - start
@@ -185,54 +254,95 @@ def run_tune(data: Dataset, trials: int, epochs: int, loop_name: str,
             "best": max(float(f["val_acc"].max()) for f in frames)}
 
 
+PACK = 8  # trials per worker in the packed rows
+
+
+def measure_rows(data: Dataset, args: argparse.Namespace, work: Path,
+                 seed: int) -> dict[str, dict[str, Any]]:
+    n, epochs = args.trials, args.epochs
+    rows: dict[str, dict[str, Any]] = {}
+    # First what users get by default: a dashboard figure per trial, registered during the
+    # search and drawn when first opened. Then like for like: the peers make no figures, so
+    # that row makes none either.
+    rows["actsearch default (Ray, 2 workers, SQLite, figures drawn when opened)"] = (
+        run_actsearch(data, n, epochs, work, seed))
+    rows["actsearch, no figures (like for like)"] = run_actsearch(
+        data, n, epochs, work, seed, artifacts=False)
+    rows[f"actsearch --trials-per-worker {PACK}"] = run_actsearch(
+        data, n, epochs, work, seed, trials_per_worker=PACK)
+    with local_ray_up():
+        rows[f"actsearch --trials-per-worker {PACK}, local Ray already up"] = run_actsearch(
+            data, n, epochs, work, seed, trials_per_worker=PACK)
+    rows["plain Optuna n_jobs=2, user loop"] = run_optuna(data, n, epochs, typical_epochs,
+                                                          seed)
+    rows["plain Optuna n_jobs=2, actsearch loop"] = run_optuna(data, n, epochs,
+                                                               actsearch_epochs, seed)
+    if not args.skip_tune:
+        rows["Ray Tune OptunaSearch+ASHA, user loop"] = run_tune(
+            data, n, epochs, "typical", work)
+        rows["Ray Tune OptunaSearch+ASHA, actsearch loop"] = run_tune(
+            data, n, epochs, "actsearch", work)
+    return rows
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means over seeds; the best validation score also as its spread and per seed."""
+    mean = {key: statistics.fmean(r[key] for r in runs)
+            for key in ("wall", "epochs", "epoch_seconds", "best")}
+    return {**mean, "best_sd": statistics.stdev(r["best"] for r in runs) if len(runs) > 1
+            else 0.0, "runs": runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=48)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--skip-tune", action="store_true", help="leave out Ray Tune (slow)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="6 trials of 2 epochs, no Ray Tune: checks every row runs")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="repeat every row with seeds 0..N-1 and report means")
     args = parser.parse_args()
+    if args.smoke:
+        args.trials, args.epochs, args.skip_tune = 6, 2, True
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_dataset("digits")
-    rows: dict[str, dict[str, Any]] = {}
+    # Per row, one measurement per seed (the sampler's and the trials' seed), rows of one
+    # seed side by side.
+    runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        # First what users get by default: a dashboard figure per trial, registered during
-        # the search and drawn when first opened. Then like for like: the peers make no
-        # figures, so that row makes none either.
-        rows["actsearch default (Ray, 2 workers, SQLite, figures drawn when opened)"] = (
-            run_actsearch(data, args.trials, args.epochs, work, artifacts=True))
-        rows["actsearch, no figures (like for like)"] = run_actsearch(
-            data, args.trials, args.epochs, work, artifacts=False)
-        rows["plain Optuna n_jobs=2, user loop"] = run_optuna(data, args.trials, args.epochs,
-                                                              typical_epochs)
-        rows["plain Optuna n_jobs=2, actsearch loop"] = run_optuna(data, args.trials,
-                                                                   args.epochs, actsearch_epochs)
-        if not args.skip_tune:
-            rows["Ray Tune OptunaSearch+ASHA, user loop"] = run_tune(
-                data, args.trials, args.epochs, "typical", work)
-            rows["Ray Tune OptunaSearch+ASHA, actsearch loop"] = run_tune(
-                data, args.trials, args.epochs, "actsearch", work)
+        for seed in range(args.seeds):
+            for name, row in measure_rows(data, args, work, seed).items():
+                runs.setdefault(name, []).append(row)
+    rows = {name: summarise(measured) for name, measured in runs.items()}
     for row in rows.values():
         row["overhead"] = row["wall"] / (row["epoch_seconds"] / 2)
     reference = rows["plain Optuna n_jobs=2, user loop"]["wall"]
+    for row in rows.values():
+        row["vs_optuna"] = row["wall"] / reference
     lines = [
         f"# Search overhead: digits, 4x64 MLP, 12 candidates per layer + lr, {args.epochs} "
-        f"epochs, {args.trials} trials, 2 at a time",
+        f"epochs, {args.trials} trials, 2 at a time"
+        + (f", means over {args.seeds} seeds" if args.seeds > 1 else ""),
         "",
         "All rows measured one after another in one run on this machine. 'wall / epochs on 2 "
         "cores' is wall time divided by (sum of the trained epochs' seconds / 2): 1.00 means "
         "no orchestration cost at all; actsearch's figure includes starting Ray (several "
-        "seconds here).",
+        "seconds here). A packed worker's epoch seconds are its batched epoch shared equally "
+        "among the trials it trained.",
         "",
         "| system | wall s | vs plain Optuna (user loop) | epochs trained | best val acc | "
         "wall / epochs on 2 cores |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['wall']:.1f} | {r['wall'] / reference:.2f} | {r['epochs']} "
-                     f"| {r['best']:.4f} | {r['overhead']:.2f} |")
+        best = f"{r['best']:.4f}" + (f" ± {r['best_sd']:.4f}" if args.seeds > 1 else "")
+        lines.append(f"| {name} | {r['wall']:.1f} | {r['vs_optuna']:.2f} | {r['epochs']:.0f} "
+                     f"| {best} | {r['overhead']:.2f} |")
     markdown = "\n".join(lines) + "\n"
-    write_results("search_overhead", rows, markdown)
+    write_results("search_overhead", rows, markdown, args.results_dir)
 
 
 if __name__ == "__main__":

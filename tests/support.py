@@ -12,6 +12,9 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from actsearch.store.database import open_storage
+from actsearch.train.data import Dataset
+from actsearch.train.loop import TrainConfig, Trainer
+from actsearch.train.pack import TrialPack
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -88,3 +91,20 @@ def assert_exactly_finished(trials: list[FrozenTrial], target: int) -> None:
     by_number = {t.number: t for t in trials}
     for number in retry_of:  # a retry repeats a failed trial, never a finished one
         assert by_number[number].state == TrialState.FAIL
+
+
+def assert_failed_by_worker_death(trials: list[FrozenTrial], killed: list[int]) -> None:
+    """Exactly the trials whose worker was killed ended FAILED, each saying so."""
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert sorted(t.number for t in failed) == sorted(killed)
+    assert all("worker died" in t.user_attrs["fail_reason"] for t in failed)
+
+
+def pack_beside_lone_twins(data: Dataset, configs: list[TrainConfig],
+                           device: str) -> tuple[TrialPack, list[Trainer]]:
+    """A :class:`~actsearch.train.pack.TrialPack` of ``configs`` (keys 0, 1, ...) and each
+    configuration's trainer alone, to train side by side and compare."""
+    pack = TrialPack(data, device)
+    for key, config in enumerate(configs):
+        pack.add(key, config)
+    return pack, [Trainer(config, data, device) for config in configs]

@@ -65,6 +65,9 @@ class TrialOut(BaseModel):
     params: dict[str, Any]
     epochs: int | None
     telemetry: list[dict[str, Any]] | None
+    cost: dict[str, Any] | None = Field(
+        default=None, description="What the trained network costs per example: params, "
+                                  "flops, latency_ms (median), device. Complete trials only.")
 
 
 class StudyDetail(StudySummary):
@@ -112,6 +115,8 @@ class SearchRequest(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     cpus_per_trial: float = Field(default=1.0, gt=0, le=256)
     gpus_per_trial: float = Field(default=0.0, ge=0, le=64)
+    trials_per_worker: int = Field(default=1, ge=1, le=64, description=(
+        "Trials each worker trains at once, those of one shape as one batched network."))
     confirm: bool = False
 
 

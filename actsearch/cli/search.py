@@ -157,18 +157,27 @@ def search(
              "path.")] = "default",
     trials: Annotated[int, typer.Option(
         help="Finished (complete or pruned) trials to reach.")] = 20,
-    workers: Annotated[int, typer.Option(help="Trials trained at a time.")] = 2,
+    workers: Annotated[int, typer.Option(
+        help="Ray workers; each trains --trials-per-worker trials at a time.")] = 2,
     epochs: Annotated[int | None, typer.Option(
         help="Epochs per trial.", show_default="the space's")] = None,
     storage: StorageOption = None,
     study: Annotated[str | None, typer.Option(
         help="Study name.", show_default="DATASET-SPACE")] = None,
     address: Annotated[str | None, typer.Option(
-        envvar="RAY_ADDRESS", help="Ray cluster (GCS) address, host:port.",
-        show_default="a local Ray")] = None,
-    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
+        envvar="RAY_ADDRESS", help="Ray cluster (GCS) address, host:port; 'local': always a "
+                                   "Ray of the search's own.",
+        show_default="a local Ray: the one `ray start --head` left up, else a new one")] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per worker.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(
-        help="GPUs per trial; fractions pack trials on a GPU.")] = 0.0,
+        help="GPUs per worker; fractions pack workers on a GPU.")] = 0.0,
+    trials_per_worker: Annotated[int, typer.Option(
+        help="Trials each worker trains at once; those of one shape train as one batched "
+             "network (small networks train several times faster per trial, but the sampler "
+             "decides more trials before it sees their results).")] = 1,
+    amp: Annotated[bool, typer.Option(
+        help="Mixed precision on GPUs (float16 with loss scaling; bfloat16 for trials trained "
+             "together).")] = True,
     seed: Annotated[int, typer.Option(help="Sampler and training seed.")] = 0,
     compare_relu: Annotated[bool, typer.Option(
         help="Finish by retraining the best configuration and its all-ReLU twin.")] = True,
@@ -195,7 +204,8 @@ def search(
         dataset=dataset, data_path=data, target=target, data_dir=data_dir, space=space,
         trials=trials, workers=workers, epochs=epochs, storage_url=storage_url(storage),
         study=study, address=address, cpus_per_trial=cpus_per_trial,
-        gpus_per_trial=gpus_per_trial, seed=seed, compare_relu=compare_relu, confirm=confirm,
+        gpus_per_trial=gpus_per_trial, trials_per_worker=trials_per_worker, amp=amp, seed=seed,
+        compare_relu=compare_relu, confirm=confirm,
         warm_start=warm_start, artifacts=artifacts, strategy=strategy,
     )
     with SearchDisplay(console.is_terminal) as display:

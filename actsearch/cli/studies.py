@@ -57,7 +57,7 @@ def show(name: Annotated[str, typer.Argument(help="Study name.")],
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
                   title_justify="left")
     for column in ("#", "state", "value", "layers", "hyperparameters", "ep", "dead", "sat",
-                   "grad"):
+                   "grad", "µs"):
         # Every cell is one short line: a layer or a hyperparameter per line, never split.
         table.add_column(column, no_wrap=True, overflow="ellipsis")
     for r in detail.trials:
@@ -65,10 +65,14 @@ def show(name: Annotated[str, typer.Argument(help="Study name.")],
                       "\n".join(f"{i}: {a}" for i, a in enumerate(r.activations)),
                       "\n".join(f"{k}={_short(v)}" for k, v in r.hyperparameters.items()),
                       str(r.epochs), _short(r.dead_fraction_max, 2),
-                      _short(r.saturation_mean, 2), _short(r.grad_norm_min, 2))
+                      _short(r.saturation_mean, 2), _short(r.grad_norm_min, 2),
+                      _short(1000 * r.cost["latency_ms"], 2) if r.cost else "-")
     console.print(table)
     console.print("dead: largest share of dead units in a layer; sat: mean saturation; grad: "
-                  "smallest weight-gradient norm (last epoch)", style="dim", highlight=False)
+                  "smallest weight-gradient norm (last epoch); µs: inference microseconds per "
+                  "example (median, batches of 256, where it trained; --format json adds "
+                  "parameters and FLOPs)", style="dim",
+                  highlight=False)
 
 
 def _short(value: object, digits: int = 3) -> str:

@@ -4,7 +4,9 @@ The driver is the only process that writes the study. It decides on an in-memory
 the study (:class:`~actsearch.search.session.StudySession`) and writes every trial through to
 the database as it starts, after each epoch, and when it ends (the recorder). Each worker
 always has its next epoch queued, so it never waits for the driver; a pruned trial therefore
-stops within one epoch and its worker takes the next trial.
+stops within one epoch and its worker takes the next trial. A worker trains up to
+``trials_per_worker`` trials at once (one call trains an epoch of each), so the driver asks the
+sampler for several trials before it hears back from any.
 
 Resuming is re-running: trials a dead driver left RUNNING are failed and their configurations
 re-queued, as are those of workers that died; the study stops when the requested number of
@@ -15,6 +17,7 @@ trials have finished (completed or pruned). Every storage call waits out a datab
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import signal
@@ -47,14 +50,17 @@ from actsearch.search.options import (
 from actsearch.search.recorder import EndedTrial, TrialRecorder
 from actsearch.search.session import FINISHED, Retry, StudySession
 from actsearch.search.strategy import staged_params
-from actsearch.search.workers import RaySession, Slot, WorkerPool
+from actsearch.search.workers import EpochResults, RaySession, Slot, TrialError, WorkerPool
 from actsearch.settings import get_settings
 from actsearch.store.database import HEARTBEAT_SECONDS, open_storage
 from actsearch.store.patience import Patient
 from actsearch.train.data import Dataset
 from actsearch.train.loop import EpochResult, TrainConfig
 
-FAILURES_TO_STOP = 3  # trials failing the same way, none finishing, before a search gives up
+EPOCHS_IN_FLIGHT = 2  # per worker: the one training, and the next queued behind it
+# Trials failing the same way, while none finished or trained an epoch, before a search
+# gives up.
+FAILURES_TO_STOP = 3
 REFRESH_SECONDS = 10.0
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 log = logging.getLogger(__name__)
@@ -62,13 +68,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Live:
-    """A trial in flight: its mirror trial, database id, configuration and worker."""
+    """A trial in flight: its mirror trial, database id, configuration and worker.
+
+    ``worker`` is the worker's place in the pool (a dead worker's replacement takes it).
+    ``submitted`` counts the epoch calls sent to the worker since the trial joined it.
+    """
 
     trial: optuna.Trial
     trial_id: int
     number: int
     config: TrainConfig
-    slot: Slot
+    worker: int
     epochs_done: int = 0
     submitted: int = 0
     last: EpochResult | None = None
@@ -101,8 +111,8 @@ class Search:
         self.ended: list[TrialOutcome] = []  # since the last progress snapshot
         self.phase = "opening the study"
         self.started = time.perf_counter()
-        # Per trial, its queued epochs in order: only the oldest is waited on, so results are
-        # handled in epoch order even when two are ready at once.
+        # Per worker, its queued epoch calls in order: only the oldest is waited on, so
+        # results are handled in epoch order even when two are ready at once.
         self.queues: dict[int, deque[Any]] = {}
         self.best_value: float | None = None
         self.recorder: TrialRecorder | None = None
@@ -135,7 +145,7 @@ class Search:
         return self.session.finished()
 
     # --- Trials -----------------------------------------------------------------------
-    def _launch(self, slot: Slot) -> _Live:
+    def _launch(self, worker: int) -> _Live:
         attrs: dict[str, Any] = {}
         attempt = 1
         if self.session.retries:
@@ -146,21 +156,29 @@ class Search:
         else:
             self._enqueue_stage()
         trial = self.mirror.ask()
-        config = self.space.suggest_config(trial, self.data, epochs=self.epochs,
-                                           seed=self.options.seed + trial.number)
+        config = dataclasses.replace(
+            self.space.suggest_config(trial, self.data, epochs=self.epochs,
+                                      seed=self.options.seed + trial.number),
+            amp=self.options.amp)
         trial.set_user_attr("activations", list(config.model.activations))  # for progress
+        slot = self._slot(worker)
         trial_id, number = self.session.create_trial(trial, {
             **attrs, "attempt": attempt, "node": slot.node,
             "activations": list(config.model.activations), "hidden": list(config.model.hidden)})
         key = trial_id
         slot.actor.start.remote(key, config)
-        live = _Live(trial=trial, trial_id=trial_id, number=number, config=config, slot=slot,
-                     attempt=attempt)
+        live = _Live(trial=trial, trial_id=trial_id, number=number, config=config,
+                     worker=worker, attempt=attempt)
         metrics.TRIALS_STARTED.labels(self.name).inc()
         self.live[key] = live
-        for _ in range(min(2, self.epochs)):  # keep the next epoch queued behind the current
-            self._submit_epoch(key)
         return live
+
+    def _slot(self, worker: int) -> Slot:
+        assert self.pool is not None
+        return self.pool.slots[worker]
+
+    def _on_worker(self, worker: int) -> list[_Live]:
+        return [live for live in self.live.values() if live.worker == worker]
 
     def _enqueue_stage(self) -> None:
         """A staged search fixes the parameters of its current stage (the sampler fills in
@@ -176,13 +194,18 @@ class Search:
         if fixed:
             self.mirror.enqueue_trial(fixed, skip_if_exists=False)
 
-    def _submit_epoch(self, key: int) -> None:
-        live = self.live[key]
-        live.submitted += 1
-        self.queues.setdefault(key, deque()).append(live.slot.actor.epoch.remote(key))
+    def _keep_busy(self, worker: int) -> None:
+        """Queue the worker's next epoch while one of its trials still needs it, so it never
+        waits for the driver (at most ``EPOCHS_IN_FLIGHT`` calls)."""
+        queue = self.queues.setdefault(worker, deque())
+        trials = self._on_worker(worker)
+        while len(queue) < EPOCHS_IN_FLIGHT and any(t.submitted < self.epochs for t in trials):
+            queue.append(self._slot(worker).actor.epoch.remote())
+            for live in trials:
+                live.submitted += 1
 
     def _end(self, key: int, state: TrialState, reason: str | None = None, *,
-             retry: bool = True) -> None:
+             retry: bool = True, worker_alive: bool = True) -> None:
         """Tell the mirror now; the database writes wait until the freed worker has work.
 
         A failed trial's configuration is re-queued (up to ``max_retries``) unless ``retry``
@@ -193,8 +216,9 @@ class Search:
             self.finished_here += 1
         last = live.last
         value = None if last is None or math.isnan(last.value) else last.value
-        # Its queued epoch runs out on the worker and is dropped (at most one epoch).
-        self.queues.pop(key, None)
+        if worker_alive and live.epochs_done < self.epochs:
+            # At most its already queued epoch still trains it; the result is discarded.
+            self._slot(live.worker).actor.drop.remote(key)
         self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
         improved = False
         if state == TrialState.COMPLETE and value is not None and (
@@ -209,6 +233,8 @@ class Search:
             attrs["stop_reason" if state != TrialState.FAIL else "fail_reason"] = reason
         if live.telemetry is not None:
             attrs.update(report.telemetry_attrs(live.telemetry))
+        if state == TrialState.COMPLETE and last is not None and last.cost is not None:
+            attrs["cost"] = last.cost.as_dict()
         values = [value] if value is not None and state != TrialState.FAIL else None
         if retry and state == TrialState.FAIL and live.attempt <= self.options.max_retries:
             self.session.retries.append(Retry(dict(live.trial.params), live.number, live.attempt))
@@ -218,9 +244,9 @@ class Search:
         self.ended.append(TrialOutcome(live.number, state.name.lower(), value,
                                        live.config.model.activations, live.epochs_done, reason))
 
-    def _on_epoch(self, key: int, result: EpochResult | None) -> None:
+    def _on_epoch(self, key: int, result: EpochResult) -> None:
         live = self.live.get(key)
-        if live is None or result is None:
+        if live is None:
             return  # an epoch of a trial that was already pruned: discard
         live.epochs_done = result.epoch
         live.last = result
@@ -243,26 +269,33 @@ class Search:
             self._end(key, TrialState.COMPLETE)
         elif live.trial.should_prune():
             self._end(key, TrialState.PRUNED, f"pruned after epoch {result.epoch}")
-        elif live.submitted < self.epochs:
-            self._submit_epoch(key)
 
     def _ended_elsewhere(self, key: int) -> None:
         """Another driver failed this trial while this one could not reach the database (its
         heartbeat went stale) and re-queued its configuration: drop it here, writing nothing."""
         live = self.live.pop(key)
-        self.queues.pop(key, None)
+        self._slot(live.worker).actor.drop.remote(key)
         self.mirror.tell(live.trial, None, state=TrialState.FAIL)
         log.warning("trial %d was ended by another driver during a database outage; its "
                     "configuration is re-queued there", live.number)
 
-    def _on_worker_death(self, key: int, error: Exception) -> None:
-        live = self.live.get(key)
-        if live is None:
-            return
-        slot = live.slot
-        self._end(key, TrialState.FAIL, f"worker died: {type(error).__name__}")
+    def _on_worker_death(self, worker: int, reason: str) -> None:
+        """Fail the worker's trials (their configurations are re-queued) and replace it."""
+        self.queues.pop(worker, None)
+        for live in self._on_worker(worker):
+            self._end(live.trial_id, TrialState.FAIL, reason, worker_alive=False)
         assert self.pool is not None
-        self.pool.replace(slot)
+        self.pool.replace(self._slot(worker))
+
+    def _on_results(self, results: EpochResults) -> None:
+        # Epochs first: a pack's healthy trials count as working before its errors are
+        # weighed (see _on_trial_error).
+        for key, result in results.items():
+            if not isinstance(result, TrialError):
+                self._on_epoch(key, result)
+        for key, result in results.items():
+            if isinstance(result, TrialError):
+                self._on_trial_error(key, str(result))
 
     def _interrupted(self) -> SearchInterruptedError:
         """End the live trials as interrupted (a resumed search re-runs them)."""
@@ -272,15 +305,16 @@ class Search:
             f"interrupted: {self.finished()} of {self.options.trials} trials of study "
             f"{self.name!r} finished; re-run the same command to resume")
 
-    def _on_trial_error(self, key: int, error: RayTaskError) -> None:
+    def _on_trial_error(self, key: int, error: str) -> None:
         """End the trial FAILED with its error; stop the search if every trial fails so."""
-        cause = getattr(error, "cause", None) or error
-        lines = str(cause).strip().splitlines() or [""]
-        reason = f"{type(cause).__name__}: {lines[0]}"[:300]
+        reason = error[:300]
         if key in self.live:
             self._end(key, TrialState.FAIL, f"error: {reason}", retry=False)
         self.errors[reason] += 1
-        if self.errors[reason] >= FAILURES_TO_STOP and self.finished_here == 0:
+        # Only while nothing has worked: no trial finished, and none still running has
+        # trained an epoch (with several trials per worker, healthy ones may be under way).
+        working = self.finished_here or any(live.epochs_done for live in self.live.values())
+        if self.errors[reason] >= FAILURES_TO_STOP and not working:
             for other in list(self.live):
                 self._end(other, TrialState.FAIL, "search stopped: every trial failed")
             raise SearchFailedError(f"search {self.name!r} stopped: its first "
@@ -301,7 +335,8 @@ class Search:
                 self._enter("starting Ray")
                 ray_session.start()
                 self.pool = WorkerPool(ray.put(self.data), self.options.workers,
-                                       self.options.cpus_per_trial, self.options.gpus_per_trial)
+                                       self.options.cpus_per_trial, self.options.gpus_per_trial,
+                                       self.options.trials_per_worker)
             if searching:
                 serve_metrics(self.metrics_port)
                 self.recorder = TrialRecorder(self.storage, self.session.study_id,
@@ -339,33 +374,28 @@ class Search:
             if self.stopping.is_set():
                 raise KeyboardInterrupt
             finished = self.finished()  # launching changes neither count below
-            for slot in self.pool.slots:
-                busy = {live.slot.actor for live in self.live.values()}
-                wanted = finished + len(self.live) + self.session.others_running
-                if slot.actor not in busy and wanted < self.options.trials:
-                    # The mirror's count of other drivers' trials may be seconds old: the
-                    # database decides, so drivers sharing a study never overshoot it.
-                    assert self.recorder is not None
-                    with self.session.slot(self.options.trials,
-                                           self.recorder.unwritten_failures) as room:
-                        if room:
-                            self._launch(slot)
-            heads = {queue[0]: key for key, queue in self.queues.items() if queue}
+            for worker in range(len(self.pool.slots)):
+                self._fill(worker, finished)
+                self._keep_busy(worker)
+            heads = {queue[0]: worker for worker, queue in self.queues.items() if queue}
             if not heads:
                 break
             ready, _ = ray.wait(list(heads), num_returns=1, timeout=1.0)
             for ref in ready:
-                key = heads[ref]
-                self.queues[key].popleft()
+                worker = heads[ref]
+                self.queues[worker].popleft()
                 try:
-                    result = ray.get(ref)
+                    results = ray.get(ref)
                 except RayActorError as exc:
-                    self._on_worker_death(key, exc)
+                    self._on_worker_death(worker, f"worker died: {type(exc).__name__}")
                     continue
-                except RayTaskError as exc:  # the trial's set-up or epoch raised
-                    self._on_trial_error(key, exc)
+                except RayTaskError as exc:
+                    # Trials' own errors come back as results; this is the worker's, and its
+                    # trials' state is unknown: they run again on a fresh worker.
+                    cause = getattr(exc, "cause", None) or exc
+                    self._on_worker_death(worker, f"worker failed: {TrialError.of(cause)}"[:300])
                     continue
-                self._on_epoch(key, result)
+                self._on_results(results)
             metrics.WORKERS.labels(self.name).set(len(self.pool.slots))
             metrics.WORKERS_BUSY.labels(self.name).set(len(self.live))
             now = time.monotonic()
@@ -375,6 +405,21 @@ class Search:
             if now - self.session.last_refresh > REFRESH_SECONDS:
                 self.session.refresh()
             self.on_progress(self.progress(start))
+
+    def _fill(self, worker: int, finished: int) -> None:
+        """Start trials on ``worker`` up to ``trials_per_worker`` while the study wants more."""
+        while len(self._on_worker(worker)) < self.options.trials_per_worker:
+            wanted = finished + len(self.live) + self.session.others_running
+            if wanted >= self.options.trials:
+                return
+            # The mirror's count of other drivers' trials may be seconds old: the database
+            # decides, so drivers sharing a study never overshoot it.
+            assert self.recorder is not None
+            unwritten = self.recorder.unwritten_failures
+            with self.session.slot(self.options.trials, unwritten) as room:
+                if not room:
+                    return
+                self._launch(worker)
 
     def _enter(self, phase: str) -> None:
         self.phase = phase

@@ -17,6 +17,8 @@ from actsearch.search.strategy import Strategy, hyperparameters
 from actsearch.settings import Settings
 from actsearch.train.data import Dataset, load_dataset
 
+MAX_TRIALS_PER_WORKER = 64  # beyond this a pack's batched products stop paying
+
 
 @dataclass(frozen=True)
 class SearchOptions:
@@ -35,6 +37,8 @@ class SearchOptions:
     address: str | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    trials_per_worker: int = 1
+    amp: bool = True
     seed: int = 0
     max_retries: int = 2
     compare_relu: bool = True
@@ -58,6 +62,9 @@ class SearchOptions:
              f"--cpus-per-trial must be positive, not {self.cpus_per_trial}"),
             (self.gpus_per_trial >= 0,
              f"--gpus-per-trial must not be negative, not {self.gpus_per_trial}"),
+            (1 <= self.trials_per_worker <= MAX_TRIALS_PER_WORKER,
+             f"--trials-per-worker must be between 1 and {MAX_TRIALS_PER_WORKER}, "
+             f"not {self.trials_per_worker}"),
         ]
         for ok, message in checks:
             if not ok:

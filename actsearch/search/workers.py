@@ -1,16 +1,21 @@
 """Ray workers that train trials, and the pool the search driver keeps of them.
 
-Workers never touch the study database: they receive a configuration, train it one epoch
-per call, and return each epoch's result to the driver, which owns the study. The dataset is
-put in Ray's object store once and shared by every worker of a node.
+Workers never touch the study database: they receive configurations, train them one epoch
+per call, and return each epoch's results to the driver, which owns the study. A worker
+trains up to ``--trials-per-worker`` trials at once as a :class:`~actsearch.train.pack.TrialPack`
+(trials of one shape as one batched network). The dataset is put in Ray's object store once,
+shared by every worker of a node, and moved to a worker's device once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import socket
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -18,20 +23,64 @@ import torch
 
 from actsearch.errors import UsageError
 from actsearch.train.data import Dataset
-from actsearch.train.loop import EpochResult, Evaluation, TrainConfig, Trainer, evaluate
+from actsearch.train.loop import (
+    EpochResult,
+    Evaluation,
+    TrainConfig,
+    evaluate,
+    make_optimizer,
+)
+from actsearch.train.pack import TrialPack
+
+
+@dataclass(frozen=True)
+class TrialError:
+    """Why a trial could not be set up or train an epoch (sent instead of the exception, which
+    might not survive the trip to the driver)."""
+
+    kind: str
+    message: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TrialError:
+        lines = str(exc).strip().splitlines() or [""]
+        return cls(type(exc).__name__, lines[0])
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+EpochResults = dict[int, "EpochResult | TrialError"]
+
+
+def _on_device(data: Dataset, device: str) -> Dataset:
+    """The dataset's tensors moved to ``device`` once, for every trial of the worker."""
+    if device == "cpu":
+        return data
+    moved = {f: getattr(data, f).to(device)
+             for f in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+    return dataclasses.replace(data, **moved)
 
 
 class TrialWorker:
-    """Trains one trial at a time; a Ray actor (see :class:`WorkerPool`)."""
+    """Trains up to ``trials_per_worker`` trials at once; a Ray actor (see :class:`WorkerPool`).
 
-    def __init__(self, data: Dataset, threads: int, use_gpu: bool) -> None:
-        # Torch threads match the CPUs Ray gave this trial, so packed trials don't fight.
+    Calls run one after another, in the order the driver sent them: a trial started after
+    an epoch was queued joins the epoch after it.
+    """
+
+    def __init__(self, data: Dataset, threads: int, use_gpu: bool,
+                 trials_per_worker: int = 1) -> None:
+        # Torch threads match the CPUs Ray gave this worker, so packed workers don't fight.
         torch.set_num_threads(max(1, threads))
-        self.data = data
         self.device = "cuda" if use_gpu else "cpu"
-        self.trainer: Trainer | None = None
-        self.key: int | None = None
-        self.start_error: Exception | None = None  # why trial ``key`` could not start
+        self.data = _on_device(data, self.device)
+        # One trial per worker trains exactly as it always has, with torch.optim.
+        self.pack = TrialPack(self.data, self.device, stacked=trials_per_worker > 1)
+        self.start_errors: EpochResults = {}  # trials that could not be set up
+        # The first torch.optim optimiser imports torch._dynamo (about a second): pay it
+        # while the pool starts, not in the first trial.
+        make_optimizer("adam", iter([torch.nn.Parameter(torch.zeros(1))]), 1e-3, 0.0)
 
     def node(self) -> dict[str, Any]:
         """Where this worker runs (recorded with each trial)."""
@@ -40,25 +89,25 @@ class TrialWorker:
 
     def start(self, key: int, config: TrainConfig) -> None:
         """Set up trial ``key``. The driver does not wait for this call: a set-up error is
-        kept and raised by the trial's first epoch, which the driver does wait for."""
-        self.key, self.trainer, self.start_error = key, None, None
+        kept and returned by the next :meth:`epoch`, which the driver does wait for."""
         try:
-            self.trainer = Trainer(config, self.data, self.device)
+            self.pack.add(key, config)
         except Exception as exc:
-            self.start_error = exc
+            self.start_errors[key] = TrialError.of(exc)
 
-    def epoch(self, key: int) -> EpochResult | None:
-        """Train the next epoch of trial ``key``; None if that trial was already replaced.
+    def drop(self, key: int) -> None:
+        """Stop training trial ``key`` (pruned, or ended by the driver)."""
+        self.pack.remove(key)
 
-        Raises:
-            Exception: Whatever stopped the trial from being set up.
+    def epoch(self) -> EpochResults:
+        """Train the next epoch of every trial; each trial's result or error by key.
+
+        A trial that errs, diverges or reaches its last epoch leaves the worker.
         """
-        if key != self.key:
-            return None
-        if self.start_error is not None:
-            raise self.start_error
-        assert self.trainer is not None
-        return self.trainer.train_epoch()
+        results, self.start_errors = self.start_errors, {}
+        for key, result in self.pack.train_epoch().items():
+            results[key] = TrialError.of(result) if isinstance(result, Exception) else result
+        return results
 
     def evaluate(self, config: TrainConfig) -> Evaluation:
         """Train ``config`` for its whole budget and score it on validation and test.
@@ -79,9 +128,11 @@ class Slot:
 class WorkerPool:
     """``size`` trial workers with the requested resources each."""
 
-    def __init__(self, data_ref: Any, size: int, cpus: float, gpus: float) -> None:
+    def __init__(self, data_ref: Any, size: int, cpus: float, gpus: float,
+                 trials_per_worker: int = 1) -> None:
         self.data_ref = data_ref
         self.cpus, self.gpus = cpus, gpus
+        self.trials_per_worker = trials_per_worker
         self.remote_cls = ray.remote(TrialWorker).options(
             num_cpus=cpus, num_gpus=gpus, max_restarts=0, max_task_retries=0
         )
@@ -90,10 +141,14 @@ class WorkerPool:
         self.slots = [Slot(actor=a, node=n) for a, n in zip(actors, nodes, strict=True)]
 
     def _new_actor(self) -> Any:
-        return self.remote_cls.remote(self.data_ref, max(1, round(self.cpus)), self.gpus > 0)
+        return self.remote_cls.remote(self.data_ref, max(1, round(self.cpus)), self.gpus > 0,
+                                      self.trials_per_worker)
 
     def replace(self, slot: Slot) -> Slot:
-        """A fresh worker for a slot whose worker died."""
+        """A fresh worker for a slot whose worker died or failed: the old one is killed
+        first (an unreachable actor may still hold its CPUs and train)."""
+        with contextlib.suppress(Exception):
+            ray.kill(slot.actor, no_restart=True)
         actor = self._new_actor()
         new = replace(slot, actor=actor, node=ray.get(actor.node.remote()))
         self.slots[self.slots.index(slot)] = new
@@ -104,8 +159,33 @@ class WorkerPool:
             ray.kill(slot.actor, no_restart=True)
 
 
+LOCAL = "local"  # --address local: always start a Ray of the search's own
+
+
+def running_local_ray() -> str | None:
+    """The address of a Ray started on this machine with ``ray start --head`` and still up.
+
+    ``ray.init()`` finds it the same way: ``ray start`` records its address in
+    ``ray_current_cluster`` under Ray's temporary directory ($RAY_TMPDIR, else $TMPDIR, else
+    /tmp, then ``ray/``). The file outlives a Ray that was killed, so the address must also
+    accept a connection. Ray that a search started for itself records nothing here.
+    """
+    root = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    try:
+        address = (Path(root) / "ray" / "ray_current_cluster").read_text().strip()
+        host, _, port = address.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            return address
+    except (OSError, ValueError):
+        return None
+
+
 class RaySession:
-    """Connects to ``address`` or starts a local Ray; stops only what it started.
+    """Joins ``address``, or a local Ray that is already up, or starts a local Ray; stops only
+    what it started.
+
+    A local Ray left running (``ray start --head``) saves every search Ray's start and stop,
+    several seconds; ``address="local"`` always starts a fresh one.
 
     ``ray.init`` must run on the main thread (from a helper thread its GCS connection fails),
     so starting is synchronous.
@@ -117,27 +197,35 @@ class RaySession:
         self.need_cpus = cpus_per_trial * workers
         self.need_gpus = gpus_per_trial * workers
         self.started_here = False
+        self.joined: str | None = None  # the address joined, when not started here
 
     def start(self) -> None:
         """Start or join Ray and check it has the resources the search asks for."""
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "logging_level": logging.ERROR}
+            address = self.address if self.address != LOCAL else None
+            if self.address is None:
+                address = running_local_ray()
             try:
-                if self.address:
-                    ray.init(address=self.address, **kwargs)
+                if address:
+                    # "auto" for the local one: Ray then also finds its token, as it does
+                    # for `ray.init()` (for an address given, the environment must hold it).
+                    ray.init(address=address if self.address else "auto", **kwargs)
+                    self.joined = address
                 else:
                     # Ray cannot keep its servers on loopback (it rewrites 127.0.0.1 to the
                     # node's address and listens on every interface); a new local Ray
                     # requires its token instead (Ray's default unless RAY_AUTH_MODE says
                     # otherwise), so a client without it is refused.
                     gpus = torch.cuda.device_count() if self.need_gpus else 0
-                    ray.init(address="local", num_cpus=os.cpu_count(), num_gpus=gpus, **kwargs)
+                    ray.init(address=LOCAL, num_cpus=os.cpu_count(), num_gpus=gpus, **kwargs)
                     self.started_here = True
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"the Ray cluster at {self.address!r}" if self.address else "a local Ray"
+                where = f"the Ray cluster at {address!r}" if address else "a local Ray"
                 raise UsageError(f"cannot start or reach {where}: {exc}; check --address "
-                                 "(or RAY_ADDRESS) and that the cluster is running") from None
+                                 "(or RAY_ADDRESS) and that the cluster is running, or pass "
+                                 "--address local for a Ray of the search's own") from None
         total = ray.cluster_resources()  # type: ignore[no-untyped-call]
         if total.get("CPU", 0) < min(self.need_cpus, 1) or total.get("GPU", 0) < self.need_gpus:
             raise UsageError(
@@ -147,5 +235,6 @@ class RaySession:
             )
 
     def stop(self) -> None:
-        if self.started_here and ray.is_initialized():
+        """Stop the Ray started here; from a joined one, only disconnect."""
+        if ray.is_initialized() and (self.started_here or self.joined):
             ray.shutdown()

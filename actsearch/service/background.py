@@ -51,7 +51,8 @@ def search_command(options: SearchOptions) -> tuple[str, list[str]]:
             "--trials", str(options.trials), "--workers", str(options.workers),
             "--study", study, "--seed", str(options.seed),
             "--cpus-per-trial", str(options.cpus_per_trial),
-            "--gpus-per-trial", str(options.gpus_per_trial)]
+            "--gpus-per-trial", str(options.gpus_per_trial),
+            "--trials-per-worker", str(options.trials_per_worker)]
     if options.epochs:
         args += ["--epochs", str(options.epochs)]
     if options.confirm:

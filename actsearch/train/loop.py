@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from actsearch.activations import width_factor
 from actsearch.errors import UsageError
+from actsearch.train.cost import InferenceCost, inference_cost
 from actsearch.train.data import Dataset
 from actsearch.train.models import CNN, CNNConfig, MLPConfig, build_model, hidden_activations
 
@@ -42,6 +43,7 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 30
     seed: int = 0
+    amp: bool = True  # mixed precision, where it applies (CUDA)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class EpochResult:
     seconds: float
     diverged: bool = False
     telemetry: tuple[LayerTelemetry, ...] = field(default=())
+    cost: InferenceCost | None = None  # the last epoch's: what the trained network costs
 
     def telemetry_dicts(self) -> list[dict[str, Any]]:
         return [asdict(t) for t in self.telemetry]
@@ -91,7 +94,7 @@ def resolve_device(requested: str | None = None) -> torch.device:
     return device
 
 
-def _optimizer(name: str, params: Iterator[nn.Parameter], lr: float,
+def make_optimizer(name: str, params: Iterator[nn.Parameter], lr: float,
                weight_decay: float) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -115,9 +118,9 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
         self.model = build_model(config.model).to(self.device)
-        self.optimizer = _optimizer(config.optimizer, self.model.parameters(), config.lr,
+        self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr,
                                     config.weight_decay)
-        self.amp = self.device.type == "cuda"
+        self.amp = self.device.type == "cuda" and config.amp
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         as_images = isinstance(self.model, CNN)
         self.x_train, self.y_train = self._to_device(data.x_train, data.y_train, as_images)
@@ -150,7 +153,7 @@ class Trainer:
         start = time.perf_counter()
         self.model.train()
         n, bs = len(self.x_train), self.config.batch_size
-        order = torch.randperm(n, generator=self.generator).to(self.device)
+        order = self.epoch_order()
         total = torch.zeros((), device=self.device)
         for first in range(0, n, bs):
             idx = order[first:first + bs]
@@ -161,9 +164,24 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             total += loss.detach() * len(idx)
-        self.epoch += 1
         train_loss = float(total) / n  # one sync per epoch, not per batch
         grad_norms = [_grad_norm(block.layer) for block in _blocks(self.model)]
+        return self.conclude_epoch(train_loss, grad_norms, start)
+
+    def epoch_order(self) -> Tensor:
+        """The next epoch's order of the training examples (from this trial's own seed)."""
+        return torch.randperm(len(self.x_train), generator=self.generator).to(self.device)
+
+    def conclude_epoch(self, train_loss: float, grad_norms: list[float],
+                       start: float) -> EpochResult:
+        """Count an epoch trained elsewhere (alone or packed), then validate it.
+
+        Args:
+            train_loss: The epoch's mean training loss.
+            grad_norms: Each hidden layer's weight-gradient norm at the epoch's last step.
+            start: ``time.perf_counter()`` when the epoch began.
+        """
+        self.epoch += 1
         if not math.isfinite(train_loss):
             return EpochResult(self.epoch, math.nan, train_loss,
                                time.perf_counter() - start, diverged=True)
@@ -171,8 +189,11 @@ class Trainer:
             value, telemetry = self._validate(grad_norms)
         else:
             value, telemetry = self.score("val"), ()
+        diverged = not math.isfinite(value)
+        last = self.epoch >= self.config.epochs and not diverged
         return EpochResult(self.epoch, value, train_loss, time.perf_counter() - start,
-                           diverged=not math.isfinite(value), telemetry=telemetry)
+                           diverged=diverged, telemetry=telemetry,
+                           cost=inference_cost(self.model, self.x_val) if last else None)
 
     def _telemetry_due(self) -> bool:
         e = self.epoch

@@ -70,7 +70,8 @@ def test_search_help_states_the_defaults_it_resolves_later() -> None:
     text = CliRunner().invoke(app, ["search", "--help"], terminal_width=80).output
     flat = " ".join(text.split())
     for default in ("(digits, unless --data)", "[default: 20]", "(the space's)",
-                    "(sqlite:///actsearch.db)", "(DATASET-SPACE)", "(a local Ray)"):
+                    "(sqlite:///actsearch.db)", "(DATASET-SPACE)",
+                    "(a local Ray: the one `ray start --head` left up, else a new one)"):
         assert default in flat, default
 
 

@@ -91,6 +91,8 @@ def _digest(path: Path) -> str:
     (["--storage", "postgresql+psycopg://postgres:pw@127.0.0.1:1/x"], "cannot open storage"),
     (["--storage", "not a url"], "is not a database URL"),
     (["--trials", "0"], "--trials must be at least 1"),
+    (["--trials-per-worker", "0"], "--trials-per-worker must be between 1 and 64, not 0"),
+    (["--trials-per-worker", "65"], "--trials-per-worker must be between 1 and 64, not 65"),
     (["--dataset", "wine", "--study", "kept"], "made for another dataset"),
 ])
 def test_bad_input_exits_2_with_one_line_and_the_database_unchanged(

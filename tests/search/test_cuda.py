@@ -1,10 +1,12 @@
-"""The CUDA paths: training with automatic mixed precision, and every catalogue function on
-the GPU. Skipped where no GPU is visible (CI never has one); run on a GPU machine with
+"""The CUDA paths: training with automatic mixed precision, several trials trained as one
+batched network, and every catalogue function on the GPU. Skipped where no GPU is visible
+(CI never has one); run on a GPU machine with
 ``pytest -m gpu --noconftest tests/search/test_cuda.py``."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ from sklearn.datasets import load_digits
 
 from actsearch import activations
 from actsearch.train.data import load_dataset, prepare
-from actsearch.train.loop import TrainConfig, train
+from actsearch.train.loop import EpochResult, TrainConfig, train
 from actsearch.train.models import CNNConfig, MLPConfig
+from tests.support import pack_beside_lone_twins
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible")]
@@ -37,6 +40,26 @@ def test_mixed_precision_training_on_cuda_learns_as_well_as_on_cpu() -> None:
     assert abs(gpu_history[-1].value - cpu_history[-1].value) < 0.03
     assert abs(gpu.score("test") - cpu.score("test")) < 0.03
     assert gpu_history[-1].telemetry  # per-layer telemetry is taken on the GPU too
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_a_pack_on_cuda_trains_each_member_as_alone(amp: bool) -> None:
+    """Without AMP a packed member matches its lone twin on the GPU; with it (bfloat16 for the
+    batched network) every member still learns."""
+    data = load_dataset("digits")
+    configs = [dataclasses.replace(_mlp(acts), lr=lr, seed=seed, epochs=5, amp=amp)
+               for acts, lr, seed in [(("silu", "gelu", "relu"), 3e-3, 0),
+                                      (("relu", "relu", "tanh"), 1e-3, 1),
+                                      (("gelu", "prelu", "elu"), 5e-3, 2)]]
+    pack, alone = pack_beside_lone_twins(data, configs, "cuda")
+    for _ in range(5):
+        results = pack.train_epoch()
+        for key, trainer in enumerate(alone):
+            packed, single = results[key], trainer.train_epoch()
+            assert isinstance(packed, EpochResult) and not packed.diverged
+            if not amp:
+                assert packed.value == pytest.approx(single.value, abs=0.02)
+    assert all(isinstance(r, EpochResult) and r.value > 0.9 for r in results.values())
 
 
 def test_a_cnn_trains_on_cuda() -> None:

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from actsearch import activations
 from actsearch.errors import SearchFailedError
+from actsearch.search.driver import FAILURES_TO_STOP
 from actsearch.search.options import SearchOptions
 from actsearch.service.searches import run_search
 from tests.support import study_trials, write_space
@@ -68,3 +69,20 @@ def test_a_search_whose_every_trial_fails_the_same_way_stops(
     trials = study_trials(url, "dead")
     assert 3 <= len(trials) <= 4  # stopped at the third failure (a fourth may be in flight)
     assert {t.state for t in trials} == {TrialState.FAIL}
+
+
+def test_failures_in_a_pack_do_not_stop_a_search_whose_other_trials_train(
+        driver_only: str, tmp_path: Path) -> None:
+    """With 4 trials per worker, several failing trials arrive at once, beside healthy ones
+    already training: that is not 'every trial fails'."""
+    url = f"sqlite:///{tmp_path / 'packed.db'}"
+    result = run_search(SearchOptions(
+        dataset="iris",
+        space=write_space(tmp_path, SPACE.format(candidates=f"relu, {driver_only}")),
+        trials=6, workers=1, trials_per_worker=4, storage_url=url, study="packed", seed=0,
+        compare_relu=False, artifacts=False))
+    assert result.complete + result.pruned == 6
+    failed = {t.number for t in study_trials(url, "packed") if t.state == TrialState.FAIL}
+    # Seed 0 draws driver_only, relu, driver_only, driver_only for the first pack: its three
+    # failures arrive together, beside the relu trial's first epoch.
+    assert {0, 2, 3} <= failed and len({0, 2, 3}) == FAILURES_TO_STOP

@@ -53,7 +53,7 @@ def get_study(name: str, storage: StorageDep,
                             "GET /api/v1/studies lists them")
     trials = [TrialOut(number=t.number, state=t.state, value=t.value,
                        activations=t.activations, params=t.params, epochs=t.epochs,
-                       telemetry=t.telemetry) for t in detail.trials]
+                       telemetry=t.telemetry, cost=t.cost) for t in detail.trials]
     return StudyDetail(**_summary(detail.info).model_dump(), meta=detail.info.meta,
                        importance=detail.importance, final=detail.final, top_trials=trials)
 
@@ -68,7 +68,7 @@ def start_search(body: SearchRequest, request: Request) -> SearchStarted:
         dataset=body.dataset, space=body.space, trials=body.trials, workers=body.workers,
         epochs=body.epochs, study=body.study, seed=body.seed,
         cpus_per_trial=body.cpus_per_trial, gpus_per_trial=body.gpus_per_trial,
-        confirm=body.confirm)
+        trials_per_worker=body.trials_per_worker, confirm=body.confirm)
     searches: BackgroundSearches = request.app.state.searches
     try:
         run = searches.start(options)
