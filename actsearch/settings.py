@@ -16,8 +16,11 @@ class Settings(BaseSettings):
 
     Attributes:
         storage: SQLAlchemy URL of the study database (any URL Optuna accepts).
-        ray_address: An existing Ray cluster; empty joins the local Ray `ray start
-            --head` left up, or starts one on demand.
+        ray_address: An existing Ray cluster; empty joins the local Ray that is up (`ray
+            start --head`, or one kept by an earlier search), or starts one on demand.
+        ray_keep_seconds: How long a local Ray that a search started is kept up after the
+            last search using it ends, so the next search skips Ray's start and stop (several
+            seconds each); 0 starts a Ray for each search and stops it when it ends.
         data_dir: Where downloaded or user-provided image datasets live.
         artifacts_dir: Where trial figures are stored (the dashboard reads them there).
         api_token: Bearer token for the API's write endpoints (unset disables them).
@@ -45,6 +48,7 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=2 << 20, ge=1024)
     api_max_searches: int = Field(default=2, ge=1)
     storage_patience_seconds: float = Field(default=300.0, ge=0)
+    ray_keep_seconds: float = Field(default=600.0, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -10,10 +10,12 @@ The peers run twice: with the training loop a user would write (DataLoader, as i
 pytorch/examples) and with actsearch's own loop, which isolates
 what the orchestration costs from what the loop costs.
 
-actsearch runs as users get it (figures registered, drawn when opened), then like for like
-(no figures), then with ``--trials-per-worker`` (each worker trains several trials at once,
-those of one shape as one batched network), on a fresh local Ray and attached to a local Ray
-that is already up (``ray start --head``), which leaves out Ray's start and stop.
+actsearch runs as users get it: figures registered (drawn when opened), and the local Ray
+that the first search starts and keeps for the next ones (``ACTSEARCH_RAY_KEEP_SECONDS``); a
+first search, then the next one joining the kept Ray; then like for like (no figures), then
+with ``--trials-per-worker`` (each worker trains several trials at once, those of one shape as
+one batched network), and last with a Ray of its own per search, started and stopped by it
+(``ACTSEARCH_RAY_KEEP_SECONDS=0``, as every search did before Rays were kept).
 
 Reported per system: wall time, epochs trained, best validation accuracy, and the ratio of
 wall time to the time its trained epochs alone take on two cores (sum of epoch times / 2).
@@ -31,10 +33,7 @@ import argparse
 import contextlib
 import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -49,8 +48,10 @@ import torch.nn.functional as F
 from results_file import RESULTS, write_results
 from torch.utils.data import DataLoader, TensorDataset
 
+from actsearch.search import local_ray
 from actsearch.search.options import SearchOptions
 from actsearch.service.searches import run_search
+from actsearch.settings import get_settings
 from actsearch.train.data import Dataset, load_dataset
 from actsearch.train.loop import TrainConfig, Trainer
 from actsearch.train.models import MLP, MLPConfig
@@ -141,56 +142,42 @@ def run_actsearch(data: Dataset, trials: int, epochs: int, workdir: Path, seed: 
 
 
 @contextlib.contextmanager
-def local_ray_up() -> Iterator[None]:
-    """A local Ray started beforehand (``ray start --head``, 2 CPUs), as a user keeps one
-    running between searches; searches inside find it as they find any: no ``--address``.
+def local_ray_setting(keep_seconds: float) -> Iterator[None]:
+    """Searches inside use the local Ray as users get it, with ``ACTSEARCH_RAY_KEEP_SECONDS``
+    set to ``keep_seconds``: the first starts a Ray and keeps it, the next join it (with 0,
+    each starts a Ray of its own and stops it).
 
-    It lives in a Ray temporary directory of its own (``RAY_TMPDIR``, set for this process
-    while it runs), so it neither finds nor disturbs another Ray on the machine, and it is
-    stopped by its process group (and the workers it moved out of it), not with ``ray
-    stop``, which would stop every Ray on the machine.
+    In a Ray temporary directory of its own (``RAY_TMPDIR``, set for this process while it
+    runs), so it neither finds nor disturbs another Ray on the machine; a kept Ray is stopped
+    at the end as its keeper would stop it (its process group), not with ``ray stop``, which
+    would stop every Ray on the machine.
     """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     root = tempfile.mkdtemp(prefix="rb-")  # short: Unix socket paths are limited
-    # Ray's default token authentication, as the searches' own local Ray uses.
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TMPDIR": root}
-    starter = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}",
-         "--num-cpus=2", "--node-ip-address=127.0.0.1", "--include-dashboard=false"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
-    _, err = starter.communicate(timeout=180)
-    previous = os.environ.get("RAY_TMPDIR")
-    os.environ["RAY_TMPDIR"] = root
+    saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "ACTSEARCH_RAY_KEEP_SECONDS")}
+    os.environ.update(RAY_TMPDIR=root, ACTSEARCH_RAY_KEEP_SECONDS=str(keep_seconds))
+    get_settings.cache_clear()
     try:
-        if starter.returncode != 0:
-            raise RuntimeError(f"ray start failed: {err}")
         yield
     finally:
-        if previous is None:
-            os.environ.pop("RAY_TMPDIR", None)
-        else:
-            os.environ["RAY_TMPDIR"] = previous
-        group = [proc for proc in psutil.process_iter()
-                 if _group_of(proc) == starter.pid]
-        everything = {proc.pid: proc for proc in group}
-        for proc in group:
-            with contextlib.suppress(psutil.Error):
-                everything.update({c.pid: c for c in proc.children(recursive=True)})
-        for proc in everything.values():
-            with contextlib.suppress(psutil.Error):
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if "actsearch.search.ray_keeper" in cmdline and _keeps_ray_in(proc, root):
+                local_ray.stop_group(int(cmdline[-2]))
                 proc.kill()
-        psutil.wait_procs(list(everything.values()), timeout=15)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _group_of(proc: psutil.Process) -> int | None:
+def _keeps_ray_in(keeper: psutil.Process, root: str) -> bool:
     try:
-        return os.getpgid(proc.pid)
-    except OSError:
-        return None
+        return bool(keeper.environ().get("RAY_TMPDIR") == root)
+    except psutil.Error:
+        return False
 
 
 def run_optuna(data: Dataset, trials: int, epochs: int, loop: Loop,
@@ -255,6 +242,9 @@ def run_tune(data: Dataset, trials: int, epochs: int, loop_name: str,
 
 
 PACK = 8  # trials per worker in the packed rows
+FIRST = "actsearch default, first search (starts a local Ray and keeps it; figures on)"
+NEXT = "actsearch default, next search (joins the kept Ray; figures on)"
+OWN = "actsearch, a Ray of its own per search (ACTSEARCH_RAY_KEEP_SECONDS=0; figures on)"
 
 
 def measure_rows(data: Dataset, args: argparse.Namespace, work: Path,
@@ -262,17 +252,17 @@ def measure_rows(data: Dataset, args: argparse.Namespace, work: Path,
     n, epochs = args.trials, args.epochs
     rows: dict[str, dict[str, Any]] = {}
     # First what users get by default: a dashboard figure per trial, registered during the
-    # search and drawn when first opened. Then like for like: the peers make no figures, so
-    # that row makes none either.
-    rows["actsearch default (Ray, 2 workers, SQLite, figures drawn when opened)"] = (
-        run_actsearch(data, n, epochs, work, seed))
-    rows["actsearch, no figures (like for like)"] = run_actsearch(
-        data, n, epochs, work, seed, artifacts=False)
-    rows[f"actsearch --trials-per-worker {PACK}"] = run_actsearch(
-        data, n, epochs, work, seed, trials_per_worker=PACK)
-    with local_ray_up():
-        rows[f"actsearch --trials-per-worker {PACK}, local Ray already up"] = run_actsearch(
+    # search and drawn when first opened, and the local Ray the first search starts and keeps
+    # for the next. Then like for like: the peers make no figures, so that row makes none.
+    with local_ray_setting(keep_seconds=600):
+        rows[FIRST] = run_actsearch(data, n, epochs, work, seed)
+        rows[NEXT] = run_actsearch(data, n, epochs, work, seed)
+        rows["actsearch, no figures (like for like), kept Ray"] = run_actsearch(
+            data, n, epochs, work, seed, artifacts=False)
+        rows[f"actsearch --trials-per-worker {PACK}, kept Ray"] = run_actsearch(
             data, n, epochs, work, seed, trials_per_worker=PACK)
+    with local_ray_setting(keep_seconds=0):
+        rows[OWN] = run_actsearch(data, n, epochs, work, seed)
     rows["plain Optuna n_jobs=2, user loop"] = run_optuna(data, n, epochs, typical_epochs,
                                                           seed)
     rows["plain Optuna n_jobs=2, actsearch loop"] = run_optuna(data, n, epochs,
@@ -329,9 +319,11 @@ def main() -> None:
         "",
         "All rows measured one after another in one run on this machine. 'wall / epochs on 2 "
         "cores' is wall time divided by (sum of the trained epochs' seconds / 2): 1.00 means "
-        "no orchestration cost at all; actsearch's figure includes starting Ray (several "
-        "seconds here). A packed worker's epoch seconds are its batched epoch shared equally "
-        "among the trials it trained.",
+        "no orchestration cost at all; actsearch's figure includes starting Ray where the "
+        "search starts one (several seconds here) and its workers (each imports torch). A "
+        "packed worker's epoch seconds are its batched epoch shared equally among the trials "
+        "it trained. Each seed's rows ran side by side: the first search in a Ray "
+        "temporary directory of its own, the next three on the Ray it kept.",
         "",
         "| system | wall s | vs plain Optuna (user loop) | epochs trained | best val acc | "
         "wall / epochs on 2 cores |",

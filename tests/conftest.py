@@ -4,7 +4,9 @@ one builder of stored trials, and an HTTP client on the API."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +21,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
+
+# Every search of the suite starts a Ray of its own and stops it (the kept local Ray has tests
+# of its own, in tests/search/test_ray_session.py), in a Ray temporary directory of the
+# suite's own, so no search joins a Ray that happens to be up on the machine.
+os.environ["ACTSEARCH_RAY_KEEP_SECONDS"] = "0"
+os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="rs-")  # short: socket paths are limited
 
 POSTGRES_URL = os.environ.get("ACTSEARCH_TEST_POSTGRES",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -109,3 +117,7 @@ def make_client(url: str, **settings: str) -> TestClient:
     from actsearch.settings import Settings
 
     return TestClient(create_app(Settings(storage=url, **settings)))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ["RAY_TMPDIR"], ignore_errors=True)

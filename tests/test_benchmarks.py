@@ -23,10 +23,11 @@ def test_search_overhead_smoke_runs_every_row(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     rows = json.loads((tmp_path / "search_overhead.json").read_text())
     assert list(rows) == [
-        "actsearch default (Ray, 2 workers, SQLite, figures drawn when opened)",
-        "actsearch, no figures (like for like)",
-        "actsearch --trials-per-worker 8",
-        "actsearch --trials-per-worker 8, local Ray already up",
+        "actsearch default, first search (starts a local Ray and keeps it; figures on)",
+        "actsearch default, next search (joins the kept Ray; figures on)",
+        "actsearch, no figures (like for like), kept Ray",
+        "actsearch --trials-per-worker 8, kept Ray",
+        "actsearch, a Ray of its own per search (ACTSEARCH_RAY_KEEP_SECONDS=0; figures on)",
         "plain Optuna n_jobs=2, user loop",
         "plain Optuna n_jobs=2, actsearch loop",
     ]

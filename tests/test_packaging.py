@@ -133,8 +133,9 @@ def test_installed_cli_runs_a_search_from_an_empty_directory(
     work = tmp_path / "cwd"
     work.mkdir()
     db = tmp_path / "s.db"
+    # A Ray of its own, stopped when the search ends: a kept one would outlive the suite.
     env = _clean_env(ACTSEARCH_ARTIFACTS_DIR=str(tmp_path / "artifacts"),
-                     ACTSEARCH_DATA_DIR=str(tmp_path / "data"))
+                     ACTSEARCH_DATA_DIR=str(tmp_path / "data"), ACTSEARCH_RAY_KEEP_SECONDS="0")
     run = subprocess.run([str(venv / "bin" / "actsearch"), "search", "--dataset", "iris",
                           "--trials", "2", "--epochs", "2", "--storage", f"sqlite:///{db}"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=300,

@@ -140,6 +140,8 @@ def _summary(result: SearchResult) -> Table:
                                     + ", ".join(result.warm_started))
     table.add_row("time", f"{result.wall_seconds:.1f}s wall, {result.epochs_trained} epochs "
                           f"trained in this run")
+    if result.ray:
+        table.add_row("Ray", result.ray)
     return table
 
 
@@ -167,7 +169,8 @@ def search(
     address: Annotated[str | None, typer.Option(
         envvar="RAY_ADDRESS", help="Ray cluster (GCS) address, host:port; 'local': always a "
                                    "Ray of the search's own.",
-        show_default="a local Ray: the one `ray start --head` left up, else a new one")] = None,
+        show_default="the local Ray that is up, else a new one kept for the next searches "
+                     "(ACTSEARCH_RAY_KEEP_SECONDS)")] = None,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per worker.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(
         help="GPUs per worker; fractions pack workers on a GPU.")] = 0.0,

@@ -465,6 +465,7 @@ class Search:
             wall_seconds=time.perf_counter() - start, epochs_trained=self.epochs_trained,
             epoch_seconds=sum(self.epoch_seconds.values()), final=final,
             warm_started=tuple(self.warm_started),
+            ray=self.ray_session.description,
         )
 
 

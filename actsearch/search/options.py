@@ -192,6 +192,7 @@ class SearchResult:
     epoch_seconds: float
     final: dict[str, dict[str, float]]
     warm_started: tuple[str, ...] = ()  # datasets whose configurations --warm-start enqueued
+    ray: str = ""  # how the search reached Ray (joined, started and kept, its own)
 
     @property
     def hyperparameters(self) -> dict[str, Any]:

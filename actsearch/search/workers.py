@@ -15,13 +15,14 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import ray
 import torch
 
 from actsearch.errors import UsageError
+from actsearch.search import local_ray
+from actsearch.settings import get_settings
 from actsearch.train.data import Dataset
 from actsearch.train.loop import (
     EpochResult,
@@ -162,42 +163,41 @@ class WorkerPool:
 LOCAL = "local"  # --address local: always start a Ray of the search's own
 
 
-def running_local_ray() -> str | None:
-    """The address of a Ray started on this machine with ``ray start --head`` and still up.
-
-    ``ray.init()`` finds it the same way: ``ray start`` records its address in
-    ``ray_current_cluster`` under Ray's temporary directory ($RAY_TMPDIR, else $TMPDIR, else
-    /tmp, then ``ray/``). The file outlives a Ray that was killed, so the address must also
-    accept a connection. Ray that a search started for itself records nothing here.
-    """
-    root = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
-    try:
-        address = (Path(root) / "ray" / "ray_current_cluster").read_text().strip()
-        host, _, port = address.rpartition(":")
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            return address
-    except (OSError, ValueError):
-        return None
-
-
 class RaySession:
-    """Joins ``address``, or a local Ray that is already up, or starts a local Ray; stops only
-    what it started.
+    """Joins ``address``, or the local Ray (see :mod:`~actsearch.search.local_ray`: the one
+    that is up, else a new one kept for the next searches), or starts a Ray of the search's
+    own; stops only a Ray of its own.
 
-    A local Ray left running (``ray start --head``) saves every search Ray's start and stop,
-    several seconds; ``address="local"`` always starts a fresh one.
+    ``keep_seconds`` defaults to ``ACTSEARCH_RAY_KEEP_SECONDS``. With ``address="local"``, or
+    with ``keep_seconds=0`` while no local Ray is up, the search starts a Ray of its own and
+    stops it at the end.
 
     ``ray.init`` must run on the main thread (from a helper thread its GCS connection fails),
     so starting is synchronous.
     """
 
     def __init__(self, address: str | None, cpus_per_trial: float, gpus_per_trial: float,
-                 workers: int) -> None:
+                 workers: int, keep_seconds: float | None = None) -> None:
         self.address = address
         self.need_cpus = cpus_per_trial * workers
         self.need_gpus = gpus_per_trial * workers
+        self.keep_seconds = (get_settings().ray_keep_seconds if keep_seconds is None
+                             else keep_seconds)
         self.started_here = False
         self.joined: str | None = None  # the address joined, when not started here
+        self.claim: local_ray.Claim | None = None  # the local Ray used, and its lease
+
+    @property
+    def description(self) -> str:
+        """How this search reached Ray, for its summary."""
+        if self.claim is not None and self.claim.started:
+            return (f"started a local Ray, kept up {self.keep_seconds:g} s after the last "
+                    "search (`ray stop` ends it)")
+        if self.claim is not None:
+            return f"joined the local Ray at {self.claim.address}"
+        if self.joined:
+            return f"joined the Ray cluster at {self.joined}"
+        return "a Ray of its own, stopped at the end" if self.started_here else ""
 
     def start(self) -> None:
         """Start or join Ray and check it has the resources the search asks for."""
@@ -205,13 +205,18 @@ class RaySession:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "logging_level": logging.ERROR}
             address = self.address if self.address != LOCAL else None
-            if self.address is None:
-                address = running_local_ray()
             try:
-                if address:
-                    # "auto" for the local one: Ray then also finds its token, as it does
-                    # for `ray.init()` (for an address given, the environment must hold it).
-                    ray.init(address=address if self.address else "auto", **kwargs)
+                if self.address is None:
+                    self.claim = local_ray.claim_local_ray(
+                        os.cpu_count() or 1, torch.cuda.device_count(), self.keep_seconds)
+                if self.claim is not None:
+                    address = self.claim.address
+                    # "auto": Ray then also finds the local Ray's token, as `ray.init()` does.
+                    ray.init(address="auto", **kwargs)
+                    self.joined = address
+                elif address:
+                    # For an address given, the environment must hold the cluster's token.
+                    ray.init(address=address, **kwargs)
                     self.joined = address
                 else:
                     # Ray cannot keep its servers on loopback (it rewrites 127.0.0.1 to the
@@ -222,6 +227,7 @@ class RaySession:
                     ray.init(address=LOCAL, num_cpus=os.cpu_count(), num_gpus=gpus, **kwargs)
                     self.started_here = True
             except (ConnectionError, RuntimeError, ValueError) as exc:
+                self._release()
                 where = f"the Ray cluster at {address!r}" if address else "a local Ray"
                 raise UsageError(f"cannot start or reach {where}: {exc}; check --address "
                                  "(or RAY_ADDRESS) and that the cluster is running, or pass "
@@ -234,7 +240,13 @@ class RaySession:
                 "at once: lower --workers or the per-trial resources"
             )
 
+    def _release(self) -> None:
+        if self.claim is not None:
+            self.claim.lease.release()
+
     def stop(self) -> None:
-        """Stop the Ray started here; from a joined one, only disconnect."""
+        """Stop the Ray started here; from a joined one, only disconnect (and give back the
+        lease on a local one, so its keeper can stop it once no search uses it)."""
         if ray.is_initialized() and (self.started_here or self.joined):
             ray.shutdown()
+        self._release()

@@ -71,7 +71,8 @@ def test_search_help_states_the_defaults_it_resolves_later() -> None:
     flat = " ".join(text.split())
     for default in ("(digits, unless --data)", "[default: 20]", "(the space's)",
                     "(sqlite:///actsearch.db)", "(DATASET-SPACE)",
-                    "(a local Ray: the one `ray start --head` left up, else a new one)"):
+                    "(the local Ray that is up, else a new one kept for the next searches "
+                    "(ACTSEARCH_RAY_KEEP_SECONDS))"):
         assert default in flat, default
 
 
