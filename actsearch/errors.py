@@ -48,6 +48,10 @@ class ActivationParameterError(UsageError, TypeError):
     """An activation was given a parameter it does not take, or an invalid value."""
 
 
+class OverBudgetError(UsageError):
+    """No searched configuration fits the cost budget asked for (HTTP 422)."""
+
+
 class InvalidFormulaError(UsageError):
     """A formula string that is malformed or uses something outside the whitelist."""
 

@@ -118,6 +118,10 @@ class SearchRequest(BaseModel):
     trials_per_worker: int = Field(default=1, ge=1, le=64, description=(
         "Trials each worker trains at once, those of one shape as one batched network."))
     confirm: bool = False
+    objectives: list[Literal["accuracy", "r2", "latency"]] | None = Field(
+        default=None, min_length=1, max_length=2, description=(
+            "The task metric, optionally followed by latency: a multi-objective search of "
+            "the metric against inference latency. Default: the space's, else the metric."))
 
 
 class SearchStarted(BaseModel):

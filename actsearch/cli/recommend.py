@@ -19,6 +19,7 @@ console = Console()
 RECOMMEND_EXAMPLES = """\b
 Examples:
   actsearch recommend wine
+  actsearch recommend wine --max-latency-ms 0.002
   actsearch recommend --data my.csv --target label --format json
 """
 datasets_app = typer.Typer(help="Datasets actsearch can load by name.", no_args_is_help=True)
@@ -33,22 +34,33 @@ def recommend(
     target: Annotated[str | None, typer.Option(help="The CSV column to predict.")] = None,
     neighbours: Annotated[int, typer.Option(min=1, max=50, help="Neighbours shown with --data.")
                           ] = 5,
+    max_latency_ms: Annotated[float | None, typer.Option(
+        min=0.0, help="Only networks at most this many inference milliseconds per example "
+                      "(as measured where they trained).")] = None,
+    max_params: Annotated[int | None, typer.Option(
+        min=1, help="Only networks with at most this many parameters.")] = None,
     storage: StorageOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """The per-layer activations and hyperparameters to use for a dataset, and how sure that is.
 
     A studied dataset is answered from its studies; a file never searched (--data) from the
-    nearest studied datasets and the shipped knowledge base.
+    nearest studied datasets and the shipped knowledge base. With --max-latency-ms or
+    --max-params: the best configuration within that budget, judged against the baselines'
+    best within it.
     """
     from actsearch import service
 
     if (dataset is None) == (data is None):
         raise typer.BadParameter("give a DATASET name or --data FILE (one of them)")
+    budget = service.Budget(max_latency_ms=max_latency_ms, max_params=max_params)
+    if data is not None and budget.given:
+        raise typer.BadParameter("--max-latency-ms and --max-params need a DATASET searched "
+                                 "here, not --data")
     url = storage_url(storage)
     if data is None:
         assert dataset is not None
-        rec = service.recommendation(service.studies_if_any(url), dataset)
+        rec = service.recommendation(service.studies_if_any(url), dataset, budget)
         if fmt is OutputFormat.json:
             typer.echo(json.dumps(rec.to_dict(), indent=2))
         else:
@@ -129,6 +141,11 @@ def print_recommendation(rec: Recommendation) -> None:
         table.add_row("ablation", f"per-layer best vs its untuned ReLU twin (same shape and "
                                   f"hyperparameters): {a.difference:+.4f}, p = "
                                   f"{a.p_value:.3g}")
+    if rec.latency_ms is not None:
+        table.add_row("cost", f"{1000 * rec.latency_ms:.3g} µs per example, "
+                              f"{rec.parameters} parameters")
+    if rec.budget:
+        table.add_row("within", rec.budget)
     table.add_row("verdict", rec.verdict)
     if rec.importance:
         acts = sum(v for k, v in rec.importance.items() if service.is_activation_param(k))
@@ -136,6 +153,21 @@ def print_recommendation(rec: Recommendation) -> None:
         table.add_row("importance", f"activations {acts:.2f} of the total; {top} "
                                     f"({rec.importance_about or 'fANOVA'})")
     console.print(table)
+    if len(rec.front) > 1:
+        console.print(_front_table(rec))
+
+
+def _front_table(rec: Recommendation) -> Table:
+    """The per-layer search's Pareto front: what each step of accuracy costs."""
+    table = Table(title=f"{rec.metric} against inference cost: the Pareto front, fastest "
+                        "first", title_justify="left")
+    for column in ("trial", "layers", f"val {rec.metric}", "test ± sd", "µs", "params"):
+        table.add_column(column, overflow="fold")
+    for m in rec.front:
+        test = f"{m.test_mean:.4f} ± {m.test_std:.4f}" if m.test_mean is not None else "-"
+        table.add_row(f"#{m.trial}", " ".join(m.activations), f"{m.value:.4f}", test,
+                      f"{1000 * m.latency_ms:.3g}", str(m.parameters))
+    return table
 
 
 @datasets_app.command("list", epilog=example("actsearch datasets list"))

@@ -140,6 +140,12 @@ def _summary(result: SearchResult) -> Table:
                                     + ", ".join(result.warm_started))
     table.add_row("time", f"{result.wall_seconds:.1f}s wall, {result.epochs_trained} epochs "
                           f"trained in this run")
+    if result.front:
+        (_, low, fast), (_, high, slow) = result.front[0], result.front[-1]
+        table.add_row("front", f"{len(result.front)} trials, from {low:.4f} at "
+                               f"{1000 * fast:.3g} µs to {high:.4f} at {1000 * slow:.3g} µs "
+                               f"per example (`actsearch recommend {result.dataset}` lists "
+                               "them)")
     if result.ray:
         table.add_row("Ray", result.ray)
     return table
@@ -195,6 +201,10 @@ def search(
         help="joint: sample everything together; staged: ReLU first while shape and "
              "hyperparameters are searched, then activations on the best.",
         show_default="the space's")] = None,
+    objectives: Annotated[str | None, typer.Option(
+        help="The task metric, or the metric and latency (e.g. accuracy,latency): a "
+             "multi-objective search of the most accurate networks at each inference cost.",
+        show_default="the space's, else the task metric")] = None,
 ) -> None:
     """Search per-layer activations and hyperparameters (resumes an existing study)."""
     from actsearch import service
@@ -210,6 +220,8 @@ def search(
         gpus_per_trial=gpus_per_trial, trials_per_worker=trials_per_worker, amp=amp, seed=seed,
         compare_relu=compare_relu, confirm=confirm,
         warm_start=warm_start, artifacts=artifacts, strategy=strategy,
+        objectives=(tuple(o.strip() for o in objectives.split(","))
+                    if objectives is not None else None),
     )
     with SearchDisplay(console.is_terminal) as display:
         result = service.run_search(options, on_progress=display.update, on_event=_event)

@@ -38,7 +38,7 @@ from actsearch.search.spaces import SearchSpace
 from actsearch.search.workers import WorkerPool
 from actsearch.service.searches import search_hooks
 from actsearch.store.database import open_storage
-from actsearch.store.studies import find_study, study_meta
+from actsearch.store.studies import find_study, metric_value, study_meta
 from actsearch.train.data import Dataset, load_dataset
 from actsearch.train.loop import Evaluation, TrainConfig
 from actsearch.train.models import MLPConfig
@@ -163,7 +163,7 @@ def trials_to_reach(trials: list[FrozenTrial], target: float) -> int | None:
     finished = sorted((t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)),
                       key=lambda t: t.number)
     for i, trial in enumerate(finished, 1):
-        if trial.state == TrialState.COMPLETE and (trial.value or 0.0) >= target:
+        if trial.state == TrialState.COMPLETE and (metric_value(trial) or 0.0) >= target:
             return i
     return None
 
@@ -188,7 +188,8 @@ def _warm_start(result: TableResult, study: str, others: tuple[KnowledgeEntry, .
     warm_id = find_study(storage, warm_name)
     assert warm_id is not None
     cold_trials = storage.get_all_trials(cold_id, deepcopy=False)
-    complete = [t.value for t in cold_trials if t.state == TrialState.COMPLETE and t.value]
+    complete = [v for t in cold_trials
+                if t.state == TrialState.COMPLETE and (v := metric_value(t))]
     target = TARGET_SHARE * max(complete) if complete else float("inf")
     warm_trials = storage.get_all_trials(warm_id, deepcopy=False)
     warm_from = sorted({str(t.user_attrs["warm_start_from"]) for t in warm_trials

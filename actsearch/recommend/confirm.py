@@ -48,7 +48,13 @@ from actsearch.search.spaces import SearchSpace, load_space
 from actsearch.search.workers import RaySession, WorkerPool
 from actsearch.settings import get_settings
 from actsearch.store.database import open_storage
-from actsearch.store.studies import find_study, require_study, study_meta
+from actsearch.store.studies import (
+    find_study,
+    metric_value,
+    objectives_of,
+    require_study,
+    study_meta,
+)
 from actsearch.store.tables import ConfirmationRun, ensure_tables, session_scope
 from actsearch.train.data import Dataset, load_dataset
 from actsearch.train.loop import Evaluation, TrainConfig
@@ -81,6 +87,7 @@ class StudyInputs:
     space: SearchSpace
     epochs: int
     seed: int
+    objectives: tuple[str, ...]  # baselines are searched for the same ones
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,8 @@ def study_inputs(name: str, meta: dict[str, Any], data_dir: Path | None,
     space = SearchSpace.model_validate(spec) if spec else load_space(meta.get("space", "default"))
     return StudyInputs(data=data, data_path=path, target=target, space=space,
                        epochs=int(meta.get("epochs") or space.hyperparameters.epochs),
-                       seed=int(meta.get("seed") or 0))
+                       seed=int(meta.get("seed") or 0),
+                       objectives=tuple(objectives_of(meta)))
 
 
 def confirm_study(options: ConfirmOptions,
@@ -170,7 +178,8 @@ def confirm_study(options: ConfirmOptions,
 
 def _complete(storage: RDBStorage, study_id: int) -> list[FrozenTrial]:
     return sorted((t for t in storage.get_all_trials(study_id, states=(TrialState.COMPLETE,))
-                   if t.value is not None), key=lambda t: (-(t.value or 0.0), t.number))
+                   if metric_value(t) is not None),
+                  key=lambda t: (-(metric_value(t) or 0.0), t.number))
 
 
 def _run_baseline(options: ConfirmOptions, url: str, study: str, kind: BaselineKind,
@@ -184,7 +193,8 @@ def _run_baseline(options: ConfirmOptions, url: str, study: str, kind: BaselineK
         epochs=inputs.epochs, storage_url=url, study=name, address=options.address,
         cpus_per_trial=options.cpus_per_trial, gpus_per_trial=options.gpus_per_trial,
         seed=inputs.seed, compare_relu=False, artifacts=False, baseline_of=study,
-        baseline_kind=kind), data=inputs.data, on_progress=partial(_baseline_progress, say))
+        baseline_kind=kind, objectives=inputs.objectives), data=inputs.data,
+        on_progress=partial(_baseline_progress, say))
     search.run(keep_ray=True)
     return name
 

@@ -32,6 +32,17 @@ def note_markdown(rec: Recommendation) -> str:
                                                  for k, v in rec.importance.items())
                   + f" ({rec.importance_about or 'fANOVA'}; the dashboard's importance panel "
                     "recomputes with its own evaluator)."]
+    if rec.front:
+        lines += ["", f"## {rec.metric.capitalize()} against inference cost (the Pareto front)",
+                  "", "Trials no other beats on both validation score and latency, fastest "
+                      "first (`actsearch recommend DATASET --max-latency-ms X` picks within a "
+                      "budget).", "",
+                  f"| trial | layers | validation {rec.metric} | test (over seeds) | µs per "
+                  "example | parameters |", "|---|---|---:|---:|---:|---:|"]
+        for m in rec.front:
+            test = f"{m.test_mean:.4f} ± {m.test_std:.4f}" if m.test_mean is not None else "-"
+            lines.append(f"| #{m.trial} | {' '.join(m.activations)} | {m.value:.4f} | {test} | "
+                         f"{1000 * m.latency_ms:.3g} | {m.parameters} |")
     return "\n".join(lines) + "\n"
 
 

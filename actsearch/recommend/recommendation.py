@@ -29,14 +29,17 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
-from actsearch.errors import UsageError
+from actsearch.errors import OverBudgetError, UsageError
 from actsearch.recommend.stats import Comparison, compare
 from actsearch.search.baselines import SIDES
+from actsearch.search.pareto import pareto_front
 from actsearch.search.strategy import hyperparameters
 from actsearch.store.studies import (
     StoredStudy,
     all_studies,
     find_study,
+    latency_of,
+    metric_value,
     require_study,
     studies_of_dataset,
     study_meta,
@@ -81,6 +84,56 @@ class BaselineBest(BaseModel):
     validation_mean: float
 
 
+@dataclass(frozen=True)
+class Budget:
+    """What the deployed network may cost per example: a recommendation within it picks the
+    best configuration whose recorded cost fits (``recommend --max-latency-ms``)."""
+
+    max_latency_ms: float | None = None
+    max_params: int | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.max_latency_ms is not None or self.max_params is not None
+
+    def fits(self, trial: FrozenTrial) -> bool:
+        """Whether the trial's trained network fits; one that recorded no cost does not."""
+        cost = trial.user_attrs.get("cost")
+        if not isinstance(cost, dict):
+            return False
+        return ((self.max_latency_ms is None or cost["latency_ms"] <= self.max_latency_ms)
+                and (self.max_params is None or cost["params"] <= self.max_params))
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_latency_ms is not None:
+            parts.append(f"--max-latency-ms {self.max_latency_ms!r}")
+        if self.max_params is not None:
+            parts.append(f"--max-params {self.max_params}")
+        return " and ".join(parts)
+
+
+class FrontMember(BaseModel):
+    """A configuration on the Pareto front of the task metric against inference latency."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    study: str
+    trial: int
+    activations: list[str]
+    params: dict[str, Any] = Field(description="The trial's hyperparameters (Optuna names).")
+    value: float = Field(description="Validation score in the search (one run).")
+    latency_ms: float = Field(description="Median inference milliseconds per example, "
+                                          "batches of 256, on the device it trained on.")
+    device: str = "cpu"
+    parameters: int = Field(description="Trainable parameters.")
+    flops: int = Field(description="FLOPs of one example's forward pass.")
+    test_mean: float | None = Field(default=None, description="Mean test score over seeds, "
+                                                              "once confirmed.")
+    test_std: float | None = None
+    n: int = Field(default=0, description="Seeds behind test_mean (0: not confirmed).")
+
+
 class Recommendation(BaseModel):
     """What to use for a dataset, and where the answer comes from.
 
@@ -123,6 +176,14 @@ class Recommendation(BaseModel):
     importance_about: str | None = Field(
         default=None, description="What `importance` measured: evaluator, trials, study "
                                   "(optuna-dashboard's importance panel recomputes its own).")
+    front: list[FrontMember] = Field(
+        default_factory=list, description="The per-layer search's Pareto front of the metric "
+                                          "against inference latency, fastest first.")
+    budget: str | None = Field(default=None, description="The cost budget this answer was "
+                                                         "chosen within (None: no budget).")
+    latency_ms: float | None = Field(default=None, description="The chosen network's median "
+                                                               "inference ms per example.")
+    parameters: int | None = Field(default=None, description="Its trainable parameters.")
 
     @computed_field(description="Whether every side was retrained over seeds.")
     @property
@@ -226,8 +287,14 @@ def _summary(c: Confirmed, n_trials: int) -> BaselineBest:
                         validation_mean=c.val_mean)
 
 
-def build_recommendation(storage: RDBStorage, dataset: str) -> Recommendation:
-    """Compute the recommendation of ``dataset`` from its studies and confirmations."""
+def build_recommendation(storage: RDBStorage, dataset: str,
+                         budget: Budget | None = None) -> Recommendation:
+    """Compute the recommendation of ``dataset`` from its studies and confirmations; within
+    ``budget``, only configurations whose recorded cost fits compete (baselines too).
+
+    Raises:
+        UsageError: No study of the dataset, no completed trial, or none within the budget.
+    """
     studies = studies_of_dataset(storage, dataset)
     if not studies:
         known = ", ".join(studied_datasets(storage)) or "none yet"
@@ -240,11 +307,14 @@ def build_recommendation(storage: RDBStorage, dataset: str) -> Recommendation:
                                           states=(TrialState.COMPLETE, TrialState.PRUNED))
         finished_per_study[study.name] = len(finished)
         complete.update({(study.name, t.number): (study, t) for t in finished
-                         if t.state == TrialState.COMPLETE and t.value is not None})
+                         if t.state == TrialState.COMPLETE and metric_value(t) is not None})
     if not complete:
         raise UsageError(f"the studies of {dataset!r} have no completed trial yet: let a search "
                          "run longer, or with a gentler pruner")
     searched, twins = _runs(storage, [s.name for s in studies])
+    front = _front(complete, searched)
+    if budget is not None and budget.given:
+        complete = _within(complete, budget, dataset)
     best: dict[str, Confirmed] = {}
     for key, runs in searched.items():
         if key not in complete:
@@ -258,10 +328,17 @@ def build_recommendation(storage: RDBStorage, dataset: str) -> Recommendation:
             best[side] = confirmed
     n_trials = sum(finished_per_study.values())
     if not best:
-        study, trial = max(complete.values(), key=lambda st: (st[1].value, -st[1].number))
+        # Ties on the score go to the cheaper network, then to the earlier trial.
+        study, trial = max(complete.values(), key=lambda st: (
+            metric_value(st[1]) or 0.0, -(latency_of(st[1]) or math.inf), -st[1].number))
         parent = _search_study(studies, study)
+        verdict = unconfirmed_notice(parent.name)
+        if budget is not None and budget.given and searched:
+            verdict = (f"unconfirmed within {budget.describe()}: none of the configurations "
+                       f"retrained over seeds fits it; `actsearch confirm {parent.name} "
+                       "--top-k N` retrains more of each side's best")
         return _recommendation(dataset, study, trial, n_trials, explained=parent,
-                               verdict=unconfirmed_notice(parent.name))
+                               verdict=verdict, front=front, budget=budget)
     chosen = choose(best)
     challenger = best.get("search") or best.get("uniform")
     comparisons: dict[str, Comparison] = {}
@@ -295,7 +372,55 @@ def build_recommendation(storage: RDBStorage, dataset: str) -> Recommendation:
         comparisons=comparisons,
         baselines={side: _summary(c, finished_per_study[c.study.name])
                    for side, c in best.items() if side != "search"},
-        ablation=ablation)
+        ablation=ablation, front=front, budget=budget)
+
+
+Complete = dict[tuple[str, int], tuple[StoredStudy, FrozenTrial]]
+
+
+def _front(complete: Complete, searched: RunsByTrial) -> list[FrontMember]:
+    """The per-layer search's completed trials that no other beats on both the metric and
+    latency (those that recorded their cost), with their test scores once confirmed."""
+    costed = [(study, trial) for study, trial in complete.values()
+              if study_side(study.meta) == "search" and latency_of(trial) is not None]
+    members = []
+    for study, trial in pareto_front(costed, value=lambda st: metric_value(st[1]) or 0.0,
+                                     latency=lambda st: latency_of(st[1]) or 0.0):
+        cost = trial.user_attrs["cost"]
+        confirmed = _confirmed(searched.get((study.name, trial.number), []), study, trial)
+        members.append(FrontMember(
+            study=study.name, trial=trial.number,
+            activations=list(trial.user_attrs.get("activations", [])),
+            params=dict(trial.params), value=metric_value(trial) or 0.0,
+            latency_ms=cost["latency_ms"], device=cost.get("device", "cpu"),
+            parameters=cost["params"], flops=cost["flops"],
+            test_mean=float(np.mean(confirmed.test)) if confirmed else None,
+            test_std=float(np.std(confirmed.test, ddof=1)) if confirmed else None,
+            n=len(confirmed.test) if confirmed else 0))
+    return members
+
+
+def _within(complete: Complete, budget: Budget, dataset: str) -> Complete:
+    """The completed trials whose cost fits ``budget``.
+
+    Raises:
+        UsageError: None fits; the message names the cheapest recorded configuration.
+    """
+    fitting = {key: st for key, st in complete.items() if budget.fits(st[1])}
+    if fitting:
+        return fitting
+    costed = [st for st in complete.values() if isinstance(st[1].user_attrs.get("cost"), dict)]
+    if not costed:
+        raise UsageError(f"no trial of {dataset!r} recorded what its network costs (studies "
+                         f"searched before actsearch measured it): run a search to answer "
+                         f"{budget.describe()}")
+    study, trial = min(costed, key=lambda st: (st[1].user_attrs["cost"]["latency_ms"],
+                                               st[1].user_attrs["cost"]["params"]))
+    cost = trial.user_attrs["cost"]
+    raise OverBudgetError(f"no configuration of {dataset!r} fits {budget.describe()}: the cheapest "
+                     f"searched takes {cost['latency_ms']:.4g} ms per example with "
+                     f"{cost['params']} parameters (trial #{trial.number} of study "
+                     f"{study.name}); raise the budget")
 
 
 def _search_study(studies: list[StoredStudy], study: StoredStudy) -> StoredStudy:
@@ -306,7 +431,11 @@ def _search_study(studies: list[StoredStudy], study: StoredStudy) -> StoredStudy
 
 def _recommendation(dataset: str, study: StoredStudy, trial: FrozenTrial, n_trials: int, *,
                     verdict: str, explained: StoredStudy, **extra: Any) -> Recommendation:
-    assert trial.value is not None
+    value = metric_value(trial)
+    assert value is not None
+    budget: Budget | None = extra.pop("budget", None)
+    cost = trial.user_attrs.get("cost") if isinstance(trial.user_attrs.get("cost"),
+                                                      dict) else None
     importance = explained.attrs.get("importance")
     about = None
     if importance:
@@ -315,7 +444,10 @@ def _recommendation(dataset: str, study: StoredStudy, trial: FrozenTrial, n_tria
                  f"{explained.name}")
     return Recommendation(
         dataset=dataset, activations=list(trial.user_attrs.get("activations", [])),
-        params=dict(trial.params), value=float(trial.value),
+        params=dict(trial.params), value=float(value),
+        budget=budget.describe() if budget is not None and budget.given else None,
+        latency_ms=cost["latency_ms"] if cost else None,
+        parameters=cost["params"] if cost else None,
         metric=study.meta.get("metric", "accuracy"), study=study.name, trial=trial.number,
         n_trials=n_trials, verdict=verdict, confirmation=extra.pop("confirmation", None),
         importance=importance, importance_about=about, final=study.attrs.get("final"),
@@ -382,14 +514,20 @@ def delete_study(storage: RDBStorage, name: str) -> None:
                     RecommendationRow.dataset == dataset))
 
 
-def recommend(storage: RDBStorage, dataset: str) -> Recommendation:
+def recommend(storage: RDBStorage, dataset: str,
+              budget: Budget | None = None) -> Recommendation:
     """The recommendation of ``dataset``: the stored one, else computed (and not stored).
+
+    Within a ``budget`` it is always computed (and never stored): the stored answer is the
+    one without.
 
     Serving writes nothing, so a reader never creates tables: recommendations are stored by
     the writers (a search or a confirmation ending). A stored answer whose study has since
     been deleted by another tool (optuna-dashboard deletes studies) is never served: it is
     computed afresh from what is left.
     """
+    if budget is not None and budget.given:
+        return build_recommendation(storage, dataset, budget)
     payload = None
     if tables_exist(storage.engine, RecommendationRow.__tablename__):
         with session_scope(storage.engine) as session:

@@ -47,6 +47,7 @@ from actsearch.search.options import (
     TrialOutcome,
     study_metadata,
 )
+from actsearch.search.pareto import CostAwarePruning, pareto_front
 from actsearch.search.recorder import EndedTrial, TrialRecorder
 from actsearch.search.session import FINISHED, Retry, StudySession
 from actsearch.search.strategy import staged_params
@@ -54,6 +55,7 @@ from actsearch.search.workers import EpochResults, RaySession, Slot, TrialError,
 from actsearch.settings import get_settings
 from actsearch.store.database import HEARTBEAT_SECONDS, open_storage
 from actsearch.store.patience import Patient
+from actsearch.store.studies import metric_value
 from actsearch.train.data import Dataset
 from actsearch.train.loop import EpochResult, TrainConfig
 
@@ -82,6 +84,7 @@ class _Live:
     epochs_done: int = 0
     submitted: int = 0
     last: EpochResult | None = None
+    latency: float | None = None  # ms per example, once measured (cost-aware searches)
     telemetry: EpochResult | None = None  # the latest epoch that carried telemetry
     attempt: int = 1
 
@@ -105,9 +108,12 @@ class Search:
         self.metrics_port = settings.metrics_port
         self.live: dict[int, _Live] = {}
         # The in-memory study the driver decides on; the session fills it from the database.
+        # A cost-aware one has two objectives, and prunes by its own rule (search.pareto).
+        self.cost_aware = plan.cost_aware
         self.mirror = optuna.create_study(
-            direction="maximize", sampler=self.space.make_sampler(options.seed),
-            pruner=self.space.make_pruner())
+            directions=["maximize", "minimize"] if self.cost_aware else ["maximize"],
+            sampler=self.space.make_sampler(options.seed), pruner=self.space.make_pruner())
+        self.pareto = CostAwarePruning(self.space.make_pruner()) if self.cost_aware else None
         self.ended: list[TrialOutcome] = []  # since the last progress snapshot
         self.phase = "opening the study"
         self.started = time.perf_counter()
@@ -134,7 +140,8 @@ class Search:
             self.storage, self.name, study_metadata(
                 self.data, self.space, self.options, self.epochs,
                 self.artifacts_dir if self.options.artifacts else None),
-            self.mirror, self.patient, self.options.max_retries)
+            self.mirror, self.patient, self.options.max_retries,
+            on_mirror=self.pareto.observe if self.pareto is not None else None)
         if self.options.warm_start and self.session.is_new and self.hooks.warm_start:
             for start in self.hooks.warm_start(self.storage, self.data, self.space):
                 self.mirror.enqueue_trial(start.params,
@@ -159,7 +166,7 @@ class Search:
         config = dataclasses.replace(
             self.space.suggest_config(trial, self.data, epochs=self.epochs,
                                       seed=self.options.seed + trial.number),
-            amp=self.options.amp)
+            amp=self.options.amp, early_cost=self.cost_aware)
         trial.set_user_attr("activations", list(config.model.activations))  # for progress
         slot = self._slot(worker)
         trial_id, number = self.session.create_trial(trial, {
@@ -171,6 +178,8 @@ class Search:
                      worker=worker, attempt=attempt)
         metrics.TRIALS_STARTED.labels(self.name).inc()
         self.live[key] = live
+        if self.pareto is not None:
+            self.pareto.start(key)
         return live
 
     def _slot(self, worker: int) -> Slot:
@@ -212,14 +221,23 @@ class Search:
         is false: an error raised by the trial itself would only happen again.
         """
         live = self.live.pop(key)
-        if state in FINISHED:
-            self.finished_here += 1
         last = live.last
         value = None if last is None or math.isnan(last.value) else last.value
+        latency = (last.cost.latency_ms if last is not None and last.cost is not None
+                   else live.latency)
+        if state == TrialState.COMPLETE and self.cost_aware and latency is None:
+            state, reason = TrialState.FAIL, "no latency was measured for the trained network"
+        if state in FINISHED:
+            self.finished_here += 1
         if worker_alive and live.epochs_done < self.epochs:
             # At most its already queued epoch still trains it; the result is discarded.
             self._slot(live.worker).actor.drop.remote(key)
-        self.mirror.tell(live.trial, value if state == TrialState.COMPLETE else None, state=state)
+        objectives: list[float] | None = None
+        if state == TrialState.COMPLETE and value is not None:
+            objectives = [value] if latency is None or not self.cost_aware else [value, latency]
+        self.mirror.tell(live.trial, objectives, state=state)
+        if self.pareto is not None:
+            self.pareto.end(key, state, value, latency)
         improved = False
         if state == TrialState.COMPLETE and value is not None and (
                 self.best_value is None or value > self.best_value):
@@ -235,7 +253,11 @@ class Search:
             attrs.update(report.telemetry_attrs(live.telemetry))
         if state == TrialState.COMPLETE and last is not None and last.cost is not None:
             attrs["cost"] = last.cost.as_dict()
-        values = [value] if value is not None and state != TrialState.FAIL else None
+        # A pruned trial keeps its last score as its value, as Optuna's tell does; a pruned
+        # trial of a cost-aware study has none (Optuna's tell gives it none either).
+        values = objectives
+        if state == TrialState.PRUNED and value is not None and not self.cost_aware:
+            values = [value]
         if retry and state == TrialState.FAIL and live.attempt <= self.options.max_retries:
             self.session.retries.append(Retry(dict(live.trial.params), live.number, live.attempt))
         assert self.recorder is not None
@@ -259,7 +281,12 @@ class Search:
             self._end(key, TrialState.PRUNED, f"diverged: loss or metric became nan/inf at "
                                               f"epoch {result.epoch}")
             return
-        live.trial.report(result.value, result.epoch)
+        if result.cost is not None:
+            live.latency = result.cost.latency_ms
+        if self.pareto is not None:
+            self.pareto.report(key, result.epoch, result.value, live.latency)
+        else:
+            live.trial.report(result.value, result.epoch)
         try:
             self.session.report(live.trial_id, result.epoch, result.value)
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -267,7 +294,8 @@ class Search:
             return
         if result.epoch >= self.epochs:
             self._end(key, TrialState.COMPLETE)
-        elif live.trial.should_prune():
+        elif (self.pareto.should_prune(key, result.epoch) if self.pareto is not None
+              else live.trial.should_prune()):
             self._end(key, TrialState.PRUNED, f"pruned after epoch {result.epoch}")
 
     def _ended_elsewhere(self, key: int) -> None:
@@ -276,6 +304,8 @@ class Search:
         live = self.live.pop(key)
         self._slot(live.worker).actor.drop.remote(key)
         self.mirror.tell(live.trial, None, state=TrialState.FAIL)
+        if self.pareto is not None:
+            self.pareto.end(key, TrialState.FAIL, None, None)
         log.warning("trial %d was ended by another driver during a database outage; its "
                     "configuration is re-queued there", live.number)
 
@@ -458,7 +488,8 @@ class Search:
         return SearchResult(
             study=self.name, storage_url=self.storage_url, dataset=self.data.name,
             metric=self.data.metric,
-            best_number=best.number if best else None, best_value=best.value if best else None,
+            best_number=best.number if best else None,
+            best_value=metric_value(best) if best else None,
             best_params=dict(best.params) if best else {},
             activations=list(best.user_attrs.get("activations", [])) if best else [],
             complete=complete, pruned=pruned, failed=failed,
@@ -466,6 +497,10 @@ class Search:
             epoch_seconds=sum(self.epoch_seconds.values()), final=final,
             warm_started=tuple(self.warm_started),
             ray=self.ray_session.description,
+            front=tuple((t.number, t.values[0], t.values[1]) for t in pareto_front(
+                [t for t in trials if t.state == TrialState.COMPLETE and len(t.values or []) == 2],
+                value=lambda t: t.values[0], latency=lambda t: t.values[1]))
+            if self.cost_aware else (),
         )
 
 

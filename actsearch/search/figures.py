@@ -28,6 +28,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RDBStorage
 
 from actsearch.activations.plot import curve
+from actsearch.store.studies import metric_value
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,9 @@ class LazyFigureStore:
     def _draw(self, study_id: int, trial_id: int) -> bytes:
         trial = self.storage.get_trial(trial_id)
         meta = self.storage.get_study_user_attrs(study_id).get("actsearch") or {}
-        score = ("no score" if trial.value is None
-                 else f"{meta.get('metric', 'value')} {trial.value:.4f}")
+        value = metric_value(trial)
+        score = ("no score" if value is None
+                 else f"{meta.get('metric', 'value')} {value:.4f}")
         title = (f"trial #{trial.number}: {score} ({trial.state.name.lower()} after "
                  f"{trial.user_attrs.get('epochs', '?')} epochs)")
         return render_trial_png(trial.user_attrs.get("activations", []),

@@ -15,6 +15,7 @@ from actsearch.errors import UsageError
 from actsearch.search.spaces import SearchSpace, load_space
 from actsearch.search.strategy import Strategy, hyperparameters
 from actsearch.settings import Settings
+from actsearch.store.studies import LATENCY
 from actsearch.train.data import Dataset, load_dataset
 
 MAX_TRIALS_PER_WORKER = 64  # beyond this a pack's batched products stop paying
@@ -50,6 +51,7 @@ class SearchOptions:
     baseline_of: str | None = None  # set on a baseline study: the study it is a baseline of
     baseline_kind: str | None = None  # "tuned_relu" or "uniform"
     strategy: Strategy | None = None  # overrides the space's (joint or staged)
+    objectives: tuple[str, ...] | None = None  # overrides the space's: metric[, latency]
 
     def validate(self) -> None:
         """Raises: UsageError naming the first option out of range."""
@@ -82,6 +84,11 @@ class SearchPlan:
     storage_url: str
     address: str | None
     study: str
+    objectives: tuple[str, ...]  # the task metric, then "latency" for a cost-aware search
+
+    @property
+    def cost_aware(self) -> bool:
+        return LATENCY in self.objectives
 
     @classmethod
     def of(cls, options: SearchOptions, settings: Settings,
@@ -100,7 +107,24 @@ class SearchPlan:
                    epochs=options.epochs or space.hyperparameters.epochs,
                    storage_url=options.storage_url or settings.storage,
                    address=options.address or settings.ray_address,
-                   study=options.study or default_study_name(data, space))
+                   study=options.study or default_study_name(data, space),
+                   objectives=resolve_objectives(options, space, data))
+
+
+def resolve_objectives(options: SearchOptions, space: SearchSpace,
+                       data: Dataset) -> tuple[str, ...]:
+    """``--objectives``, else the space's, else the task metric alone.
+
+    Raises:
+        UsageError: Anything but the dataset's metric, optionally followed by ``latency``.
+    """
+    names = tuple(options.objectives or space.objectives or (data.metric,))
+    if names not in ((data.metric,), (data.metric, LATENCY)):
+        raise UsageError(
+            f"--objectives must be the task metric ({data.metric} for {data.name}), "
+            f"optionally followed by {LATENCY} (e.g. {data.metric},{LATENCY}); not "
+            f"{','.join(names) or 'nothing'}")
+    return names
 
 
 @dataclass(frozen=True)
@@ -193,6 +217,8 @@ class SearchResult:
     final: dict[str, dict[str, float]]
     warm_started: tuple[str, ...] = ()  # datasets whose configurations --warm-start enqueued
     ray: str = ""  # how the search reached Ray (joined, started and kept, its own)
+    # A cost-aware search's Pareto front: (trial number, score, ms per example), fastest first.
+    front: tuple[tuple[int, float, float], ...] = ()
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -207,9 +233,10 @@ def default_study_name(data: Dataset, space: SearchSpace) -> str:
 def study_metadata(data: Dataset, space: SearchSpace, options: SearchOptions,
                    epochs: int, artifacts_dir: Path | None = None) -> dict[str, Any]:
     """What a study records about itself: enough to reload its data and space, and to run
-    its baselines with the same budget."""
+    its baselines with the same budget (and objectives)."""
     path = options.data_path
     return {
+        "objectives": list(resolve_objectives(options, space, data)),
         "dataset": data.name, "fingerprint": data.fingerprint, "meta": data.meta,
         "metric": data.metric, "task": data.task, "space": space.name,
         "space_digest": space.digest(), "choices": space.activations.choices(),

@@ -14,15 +14,16 @@ from actsearch.search.baselines import relu_twin
 from actsearch.search.options import Progress
 from actsearch.search.spaces import SearchSpace
 from actsearch.search.workers import WorkerPool
-from actsearch.store.studies import count_states
+from actsearch.store.studies import count_states, metric_value
 from actsearch.train.data import Dataset
 from actsearch.train.loop import EpochResult
 
 
 def best_trial(trials: list[FrozenTrial]) -> FrozenTrial | None:
     """The completed trial with the highest value (the earliest on a tie)."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
+    complete = [(value, t) for t in trials
+                if t.state == TrialState.COMPLETE and (value := metric_value(t)) is not None]
+    return max(complete, key=lambda vt: (vt[0], -vt[1].number))[1] if complete else None
 
 
 def importance(mirror: optuna.Study) -> tuple[dict[str, float], int] | None:
@@ -35,8 +36,11 @@ def importance(mirror: optuna.Study) -> tuple[dict[str, float], int] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # Of the task metric: in a cost-aware study it is the first of two values.
             found = optuna.importance.get_param_importances(
-                mirror, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+                mirror, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+                target=(lambda t: metric_value(t) or 0.0) if len(mirror.directions) > 1
+                else None)
     except (ValueError, RuntimeError):  # e.g. every trial the same: nothing to explain
         return None
     return {k: round(float(v), 4) for k, v in found.items()}, len(complete)
@@ -86,6 +90,6 @@ def progress(study: str, target: int, trials: list[FrozenTrial], *, running: int
     best = best_trial(trials)
     return Progress(
         study=study, target=target, complete=complete, pruned=pruned, failed=failed,
-        running=running, best_value=best.value if best else None,
+        running=running, best_value=metric_value(best) if best else None,
         best_activations=list(best.user_attrs.get("activations", [])) if best else [],
         elapsed=elapsed, eta=elapsed / done * max(0, target - done) if done else None)

@@ -12,7 +12,7 @@ import contextlib
 import socket
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,8 +154,10 @@ class StudySession:
     """
 
     def __init__(self, storage: RDBStorage, name: str, meta: dict[str, Any],
-                 mirror: optuna.Study, patient: Patient, max_retries: int) -> None:
+                 mirror: optuna.Study, patient: Patient, max_retries: int,
+                 on_mirror: Callable[[FrozenTrial], None] | None = None) -> None:
         self.storage, self.name, self.mirror, self.patient = storage, name, mirror, patient
+        self.on_mirror = on_mirror  # told of each finished trial copied into the mirror
         self.study_id = create_or_load_study(storage, name, meta)
         recover_orphans(storage, name)
         self.identity = driver_identity()
@@ -181,6 +183,8 @@ class StudySession:
             if t.state in FINISHED and t._trial_id not in self.mirrored:
                 self.mirror.add_trial(t)
                 self.mirrored.add(t._trial_id)
+                if self.on_mirror is not None:
+                    self.on_mirror(t)
         self.last_refresh = time.monotonic()
         return trials
 

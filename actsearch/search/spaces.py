@@ -269,6 +269,9 @@ class SearchSpace(_Strict):
     sampler: SamplerSpec = SamplerSpec()
     pruner: PrunerSpec = PrunerSpec()
     strategy: StrategySpec = StrategySpec()
+    # The task metric, then optionally "latency": a cost-aware search (checked against the
+    # dataset when a search starts). Empty: the task metric alone.
+    objectives: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _has_candidates(self) -> SearchSpace:
@@ -280,9 +283,10 @@ class SearchSpace(_Strict):
         """Hash of everything that shapes the study's parameters: a study keeps one space.
 
         The strategy only decides which values trials take, not which parameters exist, so
-        it is left out: a study may be resumed with another strategy.
+        it is left out: a study may be resumed with another strategy. Objectives are checked
+        on their own (they are the study's directions).
         """
-        body = self.model_dump(exclude={"description", "strategy"}, mode="json")
+        body = self.model_dump(exclude={"description", "strategy", "objectives"}, mode="json")
         body["activation_choices"] = self.activations.choices()
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 

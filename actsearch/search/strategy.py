@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from optuna.trial import FrozenTrial, TrialState
 
+from actsearch.store.studies import metric_value
+
 Strategy = Literal["joint", "staged"]
 MAX_LAYERS = 64  # enqueued names for layers that a trial does not build are ignored
 
@@ -52,8 +54,9 @@ def staged_params(trials: list[FrozenTrial], target: int, share: float, per_laye
         if per_layer:
             return {f"act_{i}": first for i in range(MAX_LAYERS)}
         return {"act": first}
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    complete = [t for t in trials
+                if t.state == TrialState.COMPLETE and metric_value(t) is not None]
     if not complete:
         return None
-    best = max(complete, key=lambda t: (t.value, -t.number))
+    best = max(complete, key=lambda t: (metric_value(t) or 0.0, -t.number))
     return hyperparameters(best.params)

@@ -6,7 +6,7 @@ recommendation, a confirmation runs after a search) and never imports a face.
 """
 
 from actsearch.recommend.confirm import ConfirmOptions
-from actsearch.recommend.recommendation import Recommendation
+from actsearch.recommend.recommendation import Budget, FrontMember, Recommendation
 from actsearch.recommend.similar import Similar, UnseenAnswer, evidence, meta_from_csv
 from actsearch.recommend.similar import similar_datasets as similar
 from actsearch.recommend.stats import verdict_word
@@ -39,7 +39,8 @@ from actsearch.store.studies import recorded_artifacts_dir
 from actsearch.train.data import dataset_names
 
 __all__ = [
-    "BackgroundSearches", "ConfirmOptions", "FileAnswer", "KnownDataset", "LazyFigureStore",
+    "BackgroundSearches", "Budget", "ConfirmOptions", "FileAnswer", "FrontMember",
+    "KnownDataset", "LazyFigureStore",
     "Progress", "ReaderStorage", "Recommendation", "RunStatus", "SearchOptions", "SearchResult",
     "Similar", "Strategy", "StudyDetail", "StudyInfo", "TooManySearchesError", "TrialOutcome",
     "TrialRow", "UnseenAnswer", "available_spaces", "confirm", "dataset_names", "delete_study",

@@ -57,6 +57,8 @@ def search_command(options: SearchOptions) -> tuple[str, list[str]]:
         args += ["--epochs", str(options.epochs)]
     if options.confirm:
         args.append("--confirm")
+    if options.objectives:
+        args += ["--objectives", ",".join(options.objectives)]
     return study, args
 
 

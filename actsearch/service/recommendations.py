@@ -8,7 +8,8 @@ from typing import Any
 
 from optuna.storages import RDBStorage
 
-from actsearch.recommend.recommendation import Recommendation
+from actsearch.errors import UsageError
+from actsearch.recommend.recommendation import Budget, Recommendation, recommend
 from actsearch.recommend.similar import (
     UnseenAnswer,
     answer_unseen,
@@ -29,12 +30,20 @@ def studies_if_any(url: str) -> RDBStorage | None:
     return open_storage(url, create=False)
 
 
-def recommendation(storage: RDBStorage | None, dataset: str) -> Recommendation:
-    """A dataset's recommendation: from its studies, else the shipped knowledge base.
+def recommendation(storage: RDBStorage | None, dataset: str,
+                   budget: Budget | None = None) -> Recommendation:
+    """A dataset's recommendation: from its studies, else the shipped knowledge base; within
+    a cost ``budget``, from its studies only (the knowledge base records no costs).
 
     Raises:
-        UsageError: Neither knows it.
+        UsageError: Neither knows it, or nothing searched fits the budget.
     """
+    if budget is not None and budget.given:
+        if storage is None:
+            raise UsageError(f"no study of dataset {dataset!r} in this storage: "
+                             f"{budget.describe()} needs searched configurations and their "
+                             f"costs; run `actsearch search --dataset {dataset}` first")
+        return recommend(storage, dataset, budget)
     return known_recommendation(storage, dataset)
 
 

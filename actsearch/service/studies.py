@@ -14,6 +14,7 @@ from actsearch.store.studies import (
     StudyInfo,
     finished_page,
     list_studies,
+    metric_value,
     require_study,
     study_info,
 )
@@ -44,9 +45,10 @@ class TrialRow:
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> TrialRow:
-        assert trial.value is not None
+        value = metric_value(trial)
+        assert value is not None
         attrs = trial.user_attrs
-        return cls(number=trial.number, state=trial.state.name.lower(), value=trial.value,
+        return cls(number=trial.number, state=trial.state.name.lower(), value=value,
                    activations=list(attrs.get("activations", [])), params=dict(trial.params),
                    epochs=attrs.get("epochs"), telemetry=attrs.get("telemetry"),
                    dead_fraction_max=attrs.get("dead_fraction_max"),

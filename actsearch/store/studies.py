@@ -22,6 +22,24 @@ from actsearch.errors import UsageError
 from actsearch.store.tables import tables_exist
 
 META_KEY = "actsearch"
+LATENCY = "latency"  # the second objective of a cost-aware study (minimised)
+
+
+def objectives_of(meta: dict[str, Any]) -> list[str]:
+    """A study's objectives: its task metric, then ``latency`` for a cost-aware study."""
+    return list(meta.get("objectives") or [meta.get("metric", "accuracy")])
+
+
+def metric_value(trial: FrozenTrial) -> float | None:
+    """The trial's task metric: its value, or its first value in a cost-aware study (where
+    ``FrozenTrial.value`` raises)."""
+    return trial.values[0] if trial.values else None
+
+
+def latency_of(trial: FrozenTrial) -> float | None:
+    """Milliseconds per example of the trained network (complete trials record it)."""
+    cost = trial.user_attrs.get("cost")
+    return float(cost["latency_ms"]) if isinstance(cost, dict) else None
 
 
 @dataclass(frozen=True)
@@ -90,11 +108,13 @@ def find_study(storage: RDBStorage, name: str) -> int | None:
 
 
 def _name_metric(storage: RDBStorage, name: str, meta: dict[str, Any]) -> None:
-    """Name the objective after the metric (``accuracy``, ``r2``): dashboards show it."""
+    """Name the objectives after the metric (``accuracy``, ``r2``) and ``latency_ms``:
+    dashboards show them."""
     if meta.get("metric"):
+        names = [meta["metric"]] + ["latency_ms"] * (LATENCY in objectives_of(meta))
         with warnings.catch_warnings():  # "experimental" in some Optuna releases
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.Study(study_name=name, storage=storage).set_metric_names([meta["metric"]])
+            optuna.Study(study_name=name, storage=storage).set_metric_names(names)
 
 
 def recorded_artifacts_dir(storage: RDBStorage) -> str | None:
@@ -126,9 +146,11 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
             actsearch search made.
     """
     study_id = find_study(storage, name)
+    directions = [StudyDirection.MAXIMIZE] + [StudyDirection.MINIMIZE] * (
+        LATENCY in objectives_of(meta))
     if study_id is None:
         try:
-            study_id = storage.create_new_study([StudyDirection.MAXIMIZE], name)
+            study_id = storage.create_new_study(directions, name)
         except optuna.exceptions.DuplicatedStudyError:  # another driver was first
             study_id = storage.get_study_id_from_name(name)
         else:
@@ -153,6 +175,11 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
         raise UsageError(
             f"study {name!r} trains {existing['epochs']} epochs per trial, not {meta['epochs']}: "
             "one pruner cannot compare both budgets; drop --epochs to resume, or pass a new "
+            "--study name")
+    if existing and objectives_of(existing) != objectives_of(meta):
+        raise UsageError(
+            f"study {name!r} optimises {', '.join(objectives_of(existing))}, not "
+            f"{', '.join(objectives_of(meta))}: pass the same --objectives to resume, or a new "
             "--study name")
     return study_id
 

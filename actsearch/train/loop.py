@@ -44,6 +44,9 @@ class TrainConfig:
     epochs: int = 30
     seed: int = 0
     amp: bool = True  # mixed precision, where it applies (CUDA)
+    # Also measure the cost after the first epoch: a cost-aware search prunes on it (latency
+    # depends on the network's shape, not on how far it has trained).
+    early_cost: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,9 @@ class EpochResult:
     seconds: float
     diverged: bool = False
     telemetry: tuple[LayerTelemetry, ...] = field(default=())
-    cost: InferenceCost | None = None  # the last epoch's: what the trained network costs
+    # What the network costs to run: measured after the last epoch (and after the first in a
+    # cost-aware search).
+    cost: InferenceCost | None = None
 
     def telemetry_dicts(self) -> list[dict[str, Any]]:
         return [asdict(t) for t in self.telemetry]
@@ -190,10 +195,12 @@ class Trainer:
         else:
             value, telemetry = self.score("val"), ()
         diverged = not math.isfinite(value)
-        last = self.epoch >= self.config.epochs and not diverged
+        measure = self.epoch >= self.config.epochs or (self.config.early_cost
+                                                       and self.epoch == 1)
         return EpochResult(self.epoch, value, train_loss, time.perf_counter() - start,
                            diverged=diverged, telemetry=telemetry,
-                           cost=inference_cost(self.model, self.x_val) if last else None)
+                           cost=inference_cost(self.model, self.x_val)
+                           if measure and not diverged else None)
 
     def _telemetry_due(self) -> bool:
         e = self.epoch

@@ -6,7 +6,17 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from optuna.exceptions import StorageInternalError
 from optuna.storages import RDBStorage
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from actsearch import service
 from actsearch.api.deps import ReadAccess, StorageDep, is_plain_name
 from actsearch.api.schemas import SimilarDataset, SimilarOut, SimilarQuery
-from actsearch.errors import UsageError
+from actsearch.errors import OverBudgetError, UsageError
 from actsearch.service import Recommendation
 
 router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"],
@@ -73,9 +83,30 @@ async def _fetch(storage: RDBStorage, dataset: str) -> bytes:
 
 
 @router.get("/{dataset}", response_model=Recommendation,
-            responses={404: {"description": "Dataset never searched"}})
-async def get_recommendation(dataset: str, storage: StorageDep, request: Request) -> Response:
-    """Per-layer activations, hyperparameters, scores, confirmation and verdict, importance."""
+            responses={404: {"description": "Dataset never searched"},
+                       422: {"description": "Nothing searched fits the cost budget"}})
+async def get_recommendation(
+    dataset: str, storage: StorageDep, request: Request,
+    max_latency_ms: Annotated[float | None, Query(
+        gt=0, description="Only networks at most this many inference milliseconds per "
+                          "example (as measured where they trained).")] = None,
+    max_params: Annotated[int | None, Query(
+        ge=1, description="Only networks with at most this many parameters.")] = None,
+) -> Response:
+    """Per-layer activations, hyperparameters, scores, confirmation and verdict, importance,
+    and the Pareto front of the metric against inference cost; within a cost budget, the best
+    configuration that fits, judged against the baselines' best within it."""
+    budget = service.Budget(max_latency_ms=max_latency_ms, max_params=max_params)
+    if budget.given:
+        if not is_plain_name(dataset):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such dataset")
+        try:
+            rec = await run_in_threadpool(service.recommendation, storage, dataset, budget)
+        except OverBudgetError as exc:
+            raise HTTPException(422, str(exc)) from None
+        except UsageError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        return Response(rec.model_dump_json().encode(), media_type="application/json")
     recent: RecentRecommendations = request.app.state.recent
     key = f"{id(storage)}:{dataset}"
     hit = recent.get(key)

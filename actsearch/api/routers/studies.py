@@ -68,7 +68,8 @@ def start_search(body: SearchRequest, request: Request) -> SearchStarted:
         dataset=body.dataset, space=body.space, trials=body.trials, workers=body.workers,
         epochs=body.epochs, study=body.study, seed=body.seed,
         cpus_per_trial=body.cpus_per_trial, gpus_per_trial=body.gpus_per_trial,
-        trials_per_worker=body.trials_per_worker, confirm=body.confirm)
+        trials_per_worker=body.trials_per_worker, confirm=body.confirm,
+        objectives=tuple(body.objectives) if body.objectives else None)
     searches: BackgroundSearches = request.app.state.searches
     try:
         run = searches.start(options)
