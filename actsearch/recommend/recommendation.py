@@ -37,6 +37,7 @@ from actsearch.search.strategy import hyperparameters
 from actsearch.store.studies import (
     StoredStudy,
     all_studies,
+    cost_of,
     find_study,
     latency_of,
     metric_value,
@@ -98,8 +99,8 @@ class Budget:
 
     def fits(self, trial: FrozenTrial) -> bool:
         """Whether the trial's trained network fits; one that recorded no cost does not."""
-        cost = trial.user_attrs.get("cost")
-        if not isinstance(cost, dict):
+        cost = cost_of(trial)
+        if cost is None:
             return False
         return ((self.max_latency_ms is None or cost["latency_ms"] <= self.max_latency_ms)
                 and (self.max_params is None or cost["params"] <= self.max_params))
@@ -386,7 +387,8 @@ def _front(complete: Complete, searched: RunsByTrial) -> list[FrontMember]:
     members = []
     for study, trial in pareto_front(costed, value=lambda st: metric_value(st[1]) or 0.0,
                                      latency=lambda st: latency_of(st[1]) or 0.0):
-        cost = trial.user_attrs["cost"]
+        cost = cost_of(trial)
+        assert cost is not None  # costed above
         confirmed = _confirmed(searched.get((study.name, trial.number), []), study, trial)
         members.append(FrontMember(
             study=study.name, trial=trial.number,
@@ -409,14 +411,13 @@ def _within(complete: Complete, budget: Budget, dataset: str) -> Complete:
     fitting = {key: st for key, st in complete.items() if budget.fits(st[1])}
     if fitting:
         return fitting
-    costed = [st for st in complete.values() if isinstance(st[1].user_attrs.get("cost"), dict)]
+    costed = [(study, trial, cost) for study, trial in complete.values()
+              if (cost := cost_of(trial)) is not None]
     if not costed:
         raise UsageError(f"no trial of {dataset!r} recorded what its network costs (studies "
                          f"searched before actsearch measured it): run a search to answer "
                          f"{budget.describe()}")
-    study, trial = min(costed, key=lambda st: (st[1].user_attrs["cost"]["latency_ms"],
-                                               st[1].user_attrs["cost"]["params"]))
-    cost = trial.user_attrs["cost"]
+    study, trial, cost = min(costed, key=lambda stc: (stc[2]["latency_ms"], stc[2]["params"]))
     raise OverBudgetError(f"no configuration of {dataset!r} fits {budget.describe()}: the cheapest "
                      f"searched takes {cost['latency_ms']:.4g} ms per example with "
                      f"{cost['params']} parameters (trial #{trial.number} of study "
@@ -434,8 +435,7 @@ def _recommendation(dataset: str, study: StoredStudy, trial: FrozenTrial, n_tria
     value = metric_value(trial)
     assert value is not None
     budget: Budget | None = extra.pop("budget", None)
-    cost = trial.user_attrs.get("cost") if isinstance(trial.user_attrs.get("cost"),
-                                                      dict) else None
+    cost = cost_of(trial)
     importance = explained.attrs.get("importance")
     about = None
     if importance:

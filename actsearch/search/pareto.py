@@ -17,6 +17,7 @@ shape, not its weights, so a trial's latency is measured after its first epoch.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -32,11 +33,22 @@ _T = TypeVar("_T")
 def pareto_front(items: Sequence[_T], value: Callable[[_T], float],
                  latency: Callable[[_T], float]) -> list[_T]:
     """The items no other item dominates (at least as good and no slower, better in one),
-    fastest first."""
-    front = [a for a in items
-             if not any(value(b) >= value(a) and latency(b) <= latency(a)
-                        and (value(b) > value(a) or latency(b) < latency(a)) for b in items)]
-    return sorted(front, key=lambda a: (latency(a), -value(a)))
+    fastest first.
+
+    One sort and one sweep (a recommendation is rebuilt whenever a search's best improves,
+    over every completed trial): an item is on the front when it is the best of its latency
+    and better than everything faster.
+    """
+    ordered = sorted(items, key=lambda a: (latency(a), -value(a)))
+    front: list[_T] = []
+    best_faster = float("-inf")  # the best value among strictly faster items
+    for _, group in itertools.groupby(ordered, key=latency):
+        tied = list(group)
+        top = value(tied[0])
+        if top > best_faster:
+            front += [a for a in tied if value(a) == top]
+            best_faster = top
+    return front
 
 
 @dataclass

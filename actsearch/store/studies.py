@@ -36,10 +36,17 @@ def metric_value(trial: FrozenTrial) -> float | None:
     return trial.values[0] if trial.values else None
 
 
+def cost_of(trial: FrozenTrial) -> dict[str, Any] | None:
+    """What the trial's trained network costs (``params``, ``flops``, ``latency_ms``,
+    ``device``): complete trials record it; None for others and for older studies."""
+    cost = trial.user_attrs.get("cost")
+    return cost if isinstance(cost, dict) else None
+
+
 def latency_of(trial: FrozenTrial) -> float | None:
     """Milliseconds per example of the trained network (complete trials record it)."""
-    cost = trial.user_attrs.get("cost")
-    return float(cost["latency_ms"]) if isinstance(cost, dict) else None
+    cost = cost_of(trial)
+    return float(cost["latency_ms"]) if cost is not None else None
 
 
 @dataclass(frozen=True)

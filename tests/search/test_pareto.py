@@ -19,7 +19,12 @@ def _dominated(a: Point, points: list[Point]) -> bool:
     return any(b[0] >= a[0] and b[1] <= a[1] and b != a for b in points)
 
 
-@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0.001, 10)), max_size=30))
+# Coarse points as well as fine ones: ties in score, latency or both must be handled.
+POINTS = st.one_of(st.tuples(st.floats(0, 1), st.floats(0.001, 10)),
+                   st.tuples(st.integers(0, 3).map(float), st.integers(1, 3).map(float)))
+
+
+@given(st.lists(POINTS, max_size=30))
 def test_the_front_is_exactly_the_points_nothing_dominates(points: list[Point]) -> None:
     front = pareto_front(points, value=lambda p: p[0], latency=lambda p: p[1])
     assert sorted(front) == sorted(p for p in points if not _dominated(p, points))
