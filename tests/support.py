@@ -11,6 +11,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from actsearch.errors import UsageError
 from actsearch.store.database import open_storage
 from actsearch.train.data import Dataset
 from actsearch.train.loop import TrainConfig, Trainer
@@ -108,3 +109,12 @@ def pack_beside_lone_twins(data: Dataset, configs: list[TrainConfig],
     for key, config in enumerate(configs):
         pack.add(key, config)
     return pack, [Trainer(config, data, device) for config in configs]
+
+
+def trials_so_far(url: str, study: str) -> list[FrozenTrial]:
+    """The trials of ``study``, read while its search runs: none before the search has
+    created the study (where :func:`study_trials` raises)."""
+    try:
+        return study_trials(url, study)
+    except (UsageError, KeyError):
+        return []

@@ -1,24 +1,31 @@
-"""Two Ray nodes on one machine (`ray start` on loopback), a search submitted as a Ray job,
-PostgreSQL storage: trials record the node they ran on, and both nodes ran trials."""
+"""Two Ray nodes on one machine (`ray start` on loopback), PostgreSQL storage: a search
+submitted as a Ray job records the node each trial ran on, and both nodes ran trials; a
+search that loses a node mid-way (and with it the room for a replacement worker) finishes on
+the node that is left."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psutil
 import pytest
+from optuna.trial import TrialState
 
 from actsearch.store.database import open_storage
 from tests.conftest import free_port
-from tests.support import write_space
+from tests.support import trials_so_far, write_space
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -77,8 +84,17 @@ def _stop(groups: list[int]) -> None:
             time.sleep(0.2)
 
 
+@dataclass
+class Cluster:
+    """A Ray head and a second node on loopback, one CPU each."""
+
+    gcs: str  # host:port, for `actsearch search --address`
+    jobs: str  # the head's dashboard: Ray's job API
+    groups: list[int]  # the process group of each `ray start`, the head's first
+
+
 @pytest.fixture
-def cluster() -> Iterator[str]:
+def cluster() -> Iterator[Cluster]:
     head, dashboard = free_port(), free_port()
     # A short root of its own (Unix socket paths are limited to about 100 characters): the
     # nodes neither find nor overwrite the session files of another Ray on this host.
@@ -93,24 +109,26 @@ def cluster() -> Iterator[str]:
                     "--dashboard-agent-listen-port", str(free_port()), *common], groups)
         _ray_start(["--address", f"127.0.0.1:{head}",
                     "--dashboard-agent-listen-port", str(free_port()), *common], groups)
-        yield f"http://127.0.0.1:{dashboard}"
+        yield Cluster(f"127.0.0.1:{head}", f"http://127.0.0.1:{dashboard}", groups)
     finally:
         _stop(groups)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def test_search_submitted_as_a_job_runs_trials_on_both_nodes(
-        cluster: str, postgres_url: str, tmp_path: Path) -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "actsearch"), *args], env=_env(), text=True,
-                              capture_output=True, timeout=600, check=False)
+def _cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "actsearch"), *args], env=_env(), text=True,
+                          capture_output=True, timeout=timeout, check=False)
 
-    submitted = cli("submit", "--job-address", cluster, "--storage", postgres_url, "--",
+
+def test_search_submitted_as_a_job_runs_trials_on_both_nodes(
+        cluster: Cluster, postgres_url: str, tmp_path: Path) -> None:
+    cli = _cli
+    submitted = cli("submit", "--job-address", cluster.jobs, "--storage", postgres_url, "--",
                     "--dataset", "digits", "--space", write_space(tmp_path, SPACE), "--trials", "6",
                     "--workers", "2", "--study", "multi", "--no-compare-relu", "--no-artifacts")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().splitlines()[-1]
-    followed = cli("status", job_id, "--job-address", cluster, "--follow")
+    followed = cli("status", job_id, "--job-address", cluster.jobs, "--follow")
     assert followed.returncode == 0, followed.stdout[-3000:] + followed.stderr
     assert f"job {job_id}: SUCCEEDED" in followed.stdout
     storage = open_storage(postgres_url, create=False)
@@ -118,5 +136,53 @@ def test_search_submitted_as_a_job_runs_trials_on_both_nodes(
     assert len(trials) == 6
     nodes = {t.user_attrs["node"]["node_id"] for t in trials}
     assert len(nodes) == 2, f"trials ran on {len(nodes)} node(s)"
-    unknown = cli("status", "raysubmit_nope", "--job-address", cluster)
+    unknown = cli("status", "raysubmit_nope", "--job-address", cluster.jobs)
     assert unknown.returncode == 2 and "no job" in unknown.stderr
+
+
+def test_a_search_that_loses_a_node_finishes_on_the_rest(
+        cluster: Cluster, postgres_url: str, tmp_path: Path) -> None:
+    """The second node dies while it trains a trial. Its worker's replacement finds no room
+    (the head's one CPU holds the other worker): it waits unplaced, and the search finishes
+    its trials on the head's worker instead of waiting for a node that never comes."""
+    trials = 30
+    search = subprocess.Popen(
+        [str(BIN / "actsearch"), "search", "--address", cluster.gcs, "--storage", postgres_url,
+         "--dataset", "digits", "--space", write_space(tmp_path, SPACE), "--trials",
+         str(trials), "--workers", "2", "--epochs", "12", "--study", "lost", "--no-artifacts",
+         "--no-compare-relu"], env=_env(), text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        victim = None
+        while victim is None and time.monotonic() < deadline and search.poll() is None:
+            time.sleep(0.2)
+            nodes = {n["node_id"]: n for n in _list_nodes(cluster.jobs)}
+            for trial in trials_so_far(postgres_url, "lost"):
+                node = trial.user_attrs["node"]["node_id"]
+                if trial.state == TrialState.RUNNING and not nodes.get(node, {}).get(
+                        "is_head_node", True):
+                    victim = node
+        assert victim is not None, "no trial ran on the second node"
+        os.killpg(cluster.groups[1], signal.SIGKILL)  # its raylet: the node is lost
+        _, err = search.communicate(timeout=400)
+    finally:
+        if search.poll() is None:
+            search.kill()
+    assert search.returncode == 0, err[-3000:]
+    ended = trials_so_far(postgres_url, "lost")
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ended) == trials
+    lost = [t for t in ended if t.state == TrialState.FAIL]
+    assert lost and all(t.user_attrs["node"]["node_id"] == victim for t in lost)
+    assert all("worker died" in t.user_attrs["fail_reason"] for t in lost)
+    later = [t for t in ended if t.number > max(t.number for t in lost)]
+    assert later and all(t.user_attrs["node"]["node_id"] != victim for t in later)
+
+
+def _list_nodes(jobs: str) -> list[dict[str, Any]]:
+    try:
+        answer = httpx.get(f"{jobs}/api/v0/nodes?limit=100", timeout=10).json()
+    except (httpx.TransportError, ValueError):
+        return []
+    return answer["data"]["result"]["result"]  # type: ignore[no-any-return]
+

@@ -64,6 +64,9 @@ EPOCHS_IN_FLIGHT = 2  # per worker: the one training, and the next queued behind
 # gives up.
 FAILURES_TO_STOP = 3
 REFRESH_SECONDS = 10.0
+SEARCHING = "searching"
+# Every worker left is idle and the others wait for a node with room (one was lost).
+WAITING_FOR_ROOM = "waiting for a Ray node with room for a worker"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 log = logging.getLogger(__name__)
 
@@ -316,6 +319,8 @@ class Search:
             self._end(live.trial_id, TrialState.FAIL, reason, worker_alive=False)
         assert self.pool is not None
         self.pool.replace(self._slot(worker))
+        log.warning("worker %d: %s; its trials run again, on a new worker once the cluster "
+                    "has room for it (the other workers go on)", worker, reason)
 
     def _on_results(self, results: EpochResults) -> None:
         # Epochs first: a pack's healthy trials count as working before its errors are
@@ -372,7 +377,7 @@ class Search:
                 self.recorder = TrialRecorder(self.storage, self.session.study_id,
                                               self.data.name, self.options.artifacts,
                                               self.patient, self.hooks.publish)
-                self._enter("searching")
+                self._enter(SEARCHING)
                 try:
                     with _stop_on_signals(self):
                         self._loop(start)
@@ -404,14 +409,22 @@ class Search:
             if self.stopping.is_set():
                 raise KeyboardInterrupt
             finished = self.finished()  # launching changes neither count below
-            for worker in range(len(self.pool.slots)):
-                self._fill(worker, finished)
-                self._keep_busy(worker)
+            self.pool.poll()
+            for worker, slot in enumerate(self.pool.slots):
+                if slot.placed:  # a replacement may wait for a node with room
+                    self._fill(worker, finished)
+                    self._keep_busy(worker)
             heads = {queue[0]: worker for worker, queue in self.queues.items() if queue}
-            if not heads:
+            if not heads and not (self.pool.placing and self._wants_more(finished)):
                 break
-            ready, _ = ray.wait(list(heads), num_returns=1, timeout=1.0)
+            # With nothing to train, the search waits for a lost node's room to come back.
+            phase = WAITING_FOR_ROOM if not heads else SEARCHING
+            if self.phase != phase:
+                self._enter(phase)
+            ready, _ = ray.wait([*heads, *self.pool.placing], num_returns=1, timeout=1.0)
             for ref in ready:
+                if ref not in heads:
+                    continue  # a waiting worker was placed: poll() takes it next round
                 worker = heads[ref]
                 self.queues[worker].popleft()
                 try:
@@ -426,7 +439,7 @@ class Search:
                     self._on_worker_death(worker, f"worker failed: {TrialError.of(cause)}"[:300])
                     continue
                 self._on_results(results)
-            metrics.WORKERS.labels(self.name).set(len(self.pool.slots))
+            metrics.WORKERS.labels(self.name).set(sum(s.placed for s in self.pool.slots))
             metrics.WORKERS_BUSY.labels(self.name).set(len(self.live))
             now = time.monotonic()
             if now - last_beat > HEARTBEAT_SECONDS / 2:
@@ -450,6 +463,11 @@ class Search:
                 if not room:
                     return
                 self._launch(worker)
+
+    def _wants_more(self, finished: int) -> bool:
+        """Whether the study still needs trials this driver could start."""
+        running = len(self.live) + self.session.others_running
+        return finished + running < self.options.trials
 
     def _enter(self, phase: str) -> None:
         self.phase = phase

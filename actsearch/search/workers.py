@@ -19,6 +19,7 @@ from typing import Any
 
 import ray
 import torch
+from ray.exceptions import RayActorError
 
 from actsearch.errors import UsageError
 from actsearch.search import local_ray
@@ -120,14 +121,24 @@ class TrialWorker:
 
 @dataclass
 class Slot:
-    """One worker and the trial it is running."""
+    """One worker, and the node it runs on once Ray has placed it."""
 
     actor: Any
-    node: dict[str, Any]
+    node: dict[str, Any] | None  # None while the worker waits for room in the cluster
+    placing: Any = None  # while it waits: the reference its node() call will fill
+
+    @property
+    def placed(self) -> bool:
+        return self.node is not None
 
 
 class WorkerPool:
-    """``size`` trial workers with the requested resources each."""
+    """``size`` trial workers with the requested resources each.
+
+    A replacement worker (for one that died) need not find room at once: when its node was
+    lost with it, the cluster may have no free CPUs until a node joins. It waits, unplaced,
+    while the other workers go on; :meth:`poll` places it once Ray has.
+    """
 
     def __init__(self, data_ref: Any, size: int, cpus: float, gpus: float,
                  trials_per_worker: int = 1) -> None:
@@ -146,14 +157,40 @@ class WorkerPool:
                                       self.trials_per_worker)
 
     def replace(self, slot: Slot) -> Slot:
-        """A fresh worker for a slot whose worker died or failed: the old one is killed
-        first (an unreachable actor may still hold its CPUs and train)."""
+        """A fresh worker for a slot whose worker died or failed, placed when Ray finds room
+        for it (see :meth:`poll`). The old one is killed first: an unreachable actor may
+        still hold its CPUs and train."""
         with contextlib.suppress(Exception):
             ray.kill(slot.actor, no_restart=True)
         actor = self._new_actor()
-        new = replace(slot, actor=actor, node=ray.get(actor.node.remote()))
+        new = replace(slot, actor=actor, node=None, placing=actor.node.remote())
         self.slots[self.slots.index(slot)] = new
         return new
+
+    @property
+    def placing(self) -> list[Any]:
+        """The references that fill as waiting workers are placed."""
+        return [slot.placing for slot in self.slots if not slot.placed]
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Place the waiting workers Ray has started (waiting up to ``timeout`` seconds for
+        one); a replacement that died before it started is replaced again. Returns how
+        many workers are placed."""
+        if self.placing:
+            ready, _ = ray.wait(self.placing, num_returns=len(self.placing), timeout=timeout)
+            for slot in [s for s in self.slots if s.placing in ready]:
+                try:
+                    node = ray.get(slot.placing)
+                except RayActorError:
+                    self.replace(slot)
+                    continue
+                self.slots[self.slots.index(slot)] = replace(slot, node=node, placing=None)
+        return sum(slot.placed for slot in self.slots)
+
+    def placed_actors(self) -> list[Any]:
+        """The workers running now; all of them while none is (they run once placed)."""
+        placed = [slot.actor for slot in self.slots if slot.placed]
+        return placed or [slot.actor for slot in self.slots]
 
     def shutdown(self) -> None:
         for slot in self.slots:
