@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 
 from tests.conftest import free_port
 from tests.support import AGGRESSIVE, write_space
@@ -80,3 +81,44 @@ def test_dashboard_on_a_missing_database_fails_cleanly(tmp_path: Path) -> None:
                           f"sqlite:///{tmp_path / 'none.db'}"], capture_output=True, text=True,
                          timeout=60, check=False)
     assert run.returncode == 2 and "does not exist yet" in run.stderr
+
+
+def test_dashboard_on_a_new_database_server_shows_searches_as_they_start(
+        tmp_path: Path, postgres_url: str) -> None:
+    """A new cluster's dashboard starts before any search has created a table (it neither
+    refuses nor creates them) and lists the first search's study once it exists."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "actsearch", "dashboard", "--storage",
+                               postgres_url, "--port", str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+
+    def studies() -> list[str] | None:
+        try:
+            answer = httpx.get(f"{base}/api/studies", timeout=5)
+        except httpx.TransportError:
+            return None
+        return [s["study_name"] for s in answer.json()["study_summaries"]]
+
+    try:
+        for _ in range(150):
+            listed = studies()
+            if listed is not None:
+                break
+            assert server.poll() is None, server.communicate()[1]
+            time.sleep(0.2)
+        assert listed == []
+        schema = postgres_url.rsplit("%3D", 1)[1]
+        with sqlalchemy.create_engine(postgres_url).connect() as conn:
+            assert not sqlalchemy.inspect(conn).get_table_names(schema=schema)  # nothing made
+        search = subprocess.run(
+            [sys.executable, "-m", "actsearch", "search", "--dataset", "iris", "--space",
+             write_space(tmp_path, AGGRESSIVE), "--trials", "2", "--storage", postgres_url,
+             "--study", "first", "--no-compare-relu", "--no-artifacts"],
+            capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+        assert search.returncode == 0, search.stderr
+        assert studies() == ["first"]
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=10)
+    assert "no studies in the database yet" in out

@@ -28,13 +28,19 @@ def dashboard(
                          "missing): pip install 'actsearch[api]'") from None
     from actsearch import service
 
-    store = service.open_storage(storage_url(storage), create=False)
+    url = storage_url(storage)
+    # A database server may hold no studies yet (a new cluster): the dashboard shows searches
+    # as they start. A bad URL, a server that is down or a missing local file fail here.
+    reader = service.ReaderStorage(url, must_exist=True)
+    store = reader.deferred()
     # Searches record the absolute folder for their figures; figures are drawn there on
-    # first view. Without one (studies from before), a temporary folder: never the
-    # directory the dashboard happens to start in.
-    recorded = service.recorded_artifacts_dir(store)
+    # first view. Without one (no search yet, or studies from before), a temporary folder:
+    # never the directory the dashboard happens to start in.
+    recorded = service.recorded_artifacts_dir(reader.get())
     folder = artifacts_dir or (Path(recorded) if recorded else
                                Path(tempfile.mkdtemp(prefix="actsearch-figures-")))
+    if not reader.has_studies:
+        typer.echo("no studies in the database yet: searches appear here as they start")
     typer.echo(f"optuna-dashboard on http://{host}:{port} (trial figures in {folder})")
     optuna_dashboard.run_server(store, host=host, port=port,
                                 artifact_store=service.LazyFigureStore(folder, store))

@@ -25,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore
 from optuna.artifacts.exceptions import ArtifactNotFound
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 
 from actsearch.activations.plot import curve
 from actsearch.store.studies import metric_value
@@ -140,7 +140,7 @@ class LazyFigureStore:
     Other artifacts (uploaded by the user) are served from ``folder`` as they are.
     """
 
-    def __init__(self, folder: str | Path, storage: RDBStorage) -> None:
+    def __init__(self, folder: str | Path, storage: BaseStorage) -> None:
         self.files = artifact_store(folder)
         self.storage = storage
         self._lock = threading.Lock()  # one drawing at a time: the server has threads

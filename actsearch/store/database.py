@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
@@ -130,8 +130,15 @@ class ReaderStorage:
     exist: serving never creates a table.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, must_exist: bool = False) -> None:
+        """``must_exist``: refuse a local SQLite file that does not exist (a mistyped path
+        would otherwise serve nothing, and quietly)."""
         self.url = url
+        parsed = check_url(url)
+        if must_exist and parsed.get_backend_name() == "sqlite" and not os.path.exists(
+                parsed.database or ""):
+            raise UsageError(f"storage {masked(url)} does not exist yet: run `actsearch "
+                             "search` first, or point --storage at your study database")
         _probe(url, require_studies=False)
         is_sqlite = make_url(url).get_backend_name() == "sqlite"
         # For health checks, metrics and search runs.
@@ -139,6 +146,15 @@ class ReaderStorage:
         self._storage: RDBStorage | None = None
         self._empty: RDBStorage | None = None
         self._lock = threading.Lock()
+
+    @property
+    def has_studies(self) -> bool:
+        """Whether a search has created Optuna's tables yet."""
+        return self._storage is not None or tables_exist(self.engine, "studies", "version_info")
+
+    def deferred(self) -> BaseStorage:
+        """One Optuna storage that reads :meth:`get` at each call (see DeferredStorage)."""
+        return DeferredStorage(self)  # type: ignore[abstract]  # its methods are set below
 
     def get(self) -> RDBStorage:
         """The study database, or an empty one while no search has written to it."""
@@ -160,6 +176,29 @@ class ReaderStorage:
         for storage in (self._storage, self._empty):
             if storage is not None:
                 storage.engine.dispose()
+
+
+class DeferredStorage(BaseStorage):
+    """The Optuna storage a :class:`ReaderStorage` reads, for a server that takes one storage
+    for its lifetime (optuna-dashboard): each call goes to the empty stand-in until a search
+    has created the tables, and to the study database from then on."""
+
+    def __init__(self, reader: ReaderStorage) -> None:
+        self.reader = reader
+
+
+def _reads_through(name: str) -> Any:
+    def method(self: DeferredStorage, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.reader.get(), name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+# Every method Optuna's storage contract requires, each read through (the others build on them).
+for _name in sorted(BaseStorage.__abstractmethods__):
+    setattr(DeferredStorage, _name, _reads_through(_name))
+DeferredStorage.__abstractmethods__ = frozenset()
 
 
 def _probe(url: str, require_studies: bool) -> None:
