@@ -100,7 +100,8 @@ def test_post_study_runs_a_search_in_the_background(server: str) -> None:
             if status["complete"] + status["pruned"] >= 2 and status["running"] == 0:
                 break
         time.sleep(1)
-    assert status is not None and status["complete"] + status["pruned"] == 2
+    assert status is not None and status["complete"] + status["pruned"] == 2, (
+        status, httpx.get(body["run_url"], timeout=10).json())  # the run's state and reason
     rec = httpx.get(f"{server}/api/v1/recommendations/iris", timeout=10)
     assert rec.status_code == 200 and rec.json()["study"] == "from-api"
     runs = _until_ended(body["run_url"])
