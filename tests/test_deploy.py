@@ -87,6 +87,8 @@ def test_ports_agree_with_commands() -> None:
     head = _command(SERVICES["ray-head"])
     worker = _command(SERVICES["ray-worker"])
     assert _option(worker, "--address") == f"ray-head:{_option(head, '--port')}"
+    # The head runs drivers, not trials: the workers are the cluster's size.
+    assert _option(head, "--num-cpus") == "0" and _option(worker, "--num-cpus") is None
     # Of the head, only the job API that `actsearch submit` talks to is published.
     assert _published(SERVICES["ray-head"]) == {int(_option(head, "--dashboard-port"))}  # type: ignore[arg-type]
 
@@ -181,6 +183,13 @@ def test_dockerfile_installs_what_the_services_run() -> None:
         "optional-dependencies"]
     gpu = SERVICES["ray-worker-gpu"]["build"]["args"]
     assert set(gpu) == {"BASE_IMAGE", "TORCH_SPEC"}
+    # The build context is what the wheel stage copies, and nothing else (not .venv: GBs).
+    ignore = [line for line in (ROOT / ".dockerignore").read_text().splitlines()
+              if line and not line.startswith("#")]
+    assert ignore[0] == "*"
+    copied = {arg for line in re.findall(r"^COPY (?!--from=)(.+)$", build, re.M)
+              for arg in line.split()[:-1]}
+    assert {line for line in ignore if line.startswith("!")} == {f"!{p}" for p in copied}
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
