@@ -118,3 +118,16 @@ def trials_so_far(url: str, study: str) -> list[FrozenTrial]:
         return study_trials(url, study)
     except (UsageError, KeyError):
         return []
+
+
+def assert_lost_trials_ran_again(trials: list[FrozenTrial], lost_node: str) -> None:
+    """The trials a lost Ray node was training failed as its worker died, and each one's
+    configuration ran again, to the end, on another node."""
+    lost = [t for t in trials if t.state == TrialState.FAIL
+            and t.user_attrs["node"]["node_id"] == lost_node]
+    assert lost, "no trial failed on the lost node"
+    for trial in lost:
+        assert "worker died" in trial.user_attrs["fail_reason"], trial.user_attrs
+        (again,) = [t for t in trials if t.user_attrs.get("retry_of") == trial.number]
+        assert again.state in FINISHED and again.params == trial.params
+        assert again.user_attrs["node"]["node_id"] != lost_node

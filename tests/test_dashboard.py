@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy
+from sqlalchemy.engine import make_url
 
 from tests.conftest import free_port
 from tests.support import AGGRESSIVE, write_space
@@ -108,7 +109,7 @@ def test_dashboard_on_a_new_database_server_shows_searches_as_they_start(
             assert server.poll() is None, server.communicate()[1]
             time.sleep(0.2)
         assert listed == []
-        schema = postgres_url.rsplit("%3D", 1)[1]
+        schema = make_url(postgres_url).query["options"].split("=", 1)[1]  # -csearch_path=
         with sqlalchemy.create_engine(postgres_url).connect() as conn:
             assert not sqlalchemy.inspect(conn).get_table_names(schema=schema)  # nothing made
         search = subprocess.run(
@@ -118,6 +119,9 @@ def test_dashboard_on_a_new_database_server_shows_searches_as_they_start(
             capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
         assert search.returncode == 0, search.stderr
         assert studies() == ["first"]
+        summary = httpx.get(f"{base}/api/studies", timeout=5).json()["study_summaries"][0]
+        detail = httpx.get(f"{base}/api/studies/{summary['study_id']}", timeout=10).json()
+        assert len(detail["trials"]) == 2 and detail["objective_names"] == ["accuracy"]
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=10)

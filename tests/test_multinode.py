@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from actsearch.store.database import open_storage
 from tests.conftest import free_port
-from tests.support import trials_so_far, write_space
+from tests.support import assert_lost_trials_ran_again, trials_so_far, write_space
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -150,8 +150,8 @@ def test_a_search_that_loses_a_node_finishes_on_the_rest(
         [str(BIN / "actsearch"), "search", "--address", cluster.gcs, "--storage", postgres_url,
          "--dataset", "digits", "--space", write_space(tmp_path, SPACE), "--trials",
          str(trials), "--workers", "2", "--epochs", "12", "--study", "lost", "--no-artifacts",
-         "--no-compare-relu"], env=_env(), text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+         "--no-compare-relu"], env=_env(), text=True, stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "search.err").open("w"))  # a file: a full pipe would block it
     try:
         deadline = time.monotonic() + 300
         victim = None
@@ -165,18 +165,16 @@ def test_a_search_that_loses_a_node_finishes_on_the_rest(
                     victim = node
         assert victim is not None, "no trial ran on the second node"
         os.killpg(cluster.groups[1], signal.SIGKILL)  # its raylet: the node is lost
-        _, err = search.communicate(timeout=400)
+        search.wait(timeout=400)
     finally:
         if search.poll() is None:
             search.kill()
-    assert search.returncode == 0, err[-3000:]
+    assert search.returncode == 0, (tmp_path / "search.err").read_text()[-3000:]
     ended = trials_so_far(postgres_url, "lost")
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ended) == trials
-    lost = [t for t in ended if t.state == TrialState.FAIL]
-    assert lost and all(t.user_attrs["node"]["node_id"] == victim for t in lost)
-    assert all("worker died" in t.user_attrs["fail_reason"] for t in lost)
-    later = [t for t in ended if t.number > max(t.number for t in lost)]
-    assert later and all(t.user_attrs["node"]["node_id"] != victim for t in later)
+    assert all(t.user_attrs["node"]["node_id"] == victim
+               for t in ended if t.state == TrialState.FAIL)
+    assert_lost_trials_ran_again(ended, victim)
 
 
 def _list_nodes(jobs: str) -> list[dict[str, Any]]:

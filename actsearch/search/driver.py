@@ -409,7 +409,12 @@ class Search:
             if self.stopping.is_set():
                 raise KeyboardInterrupt
             finished = self.finished()  # launching changes neither count below
-            self.pool.poll()
+            try:
+                self.pool.poll()
+            except SearchFailedError as exc:  # a worker that cannot start at all
+                for key in list(self.live):
+                    self._end(key, TrialState.FAIL, f"search stopped: {exc}"[:300])
+                raise
             for worker, slot in enumerate(self.pool.slots):
                 if slot.placed:  # a replacement may wait for a node with room
                     self._fill(worker, finished)
@@ -452,8 +457,7 @@ class Search:
     def _fill(self, worker: int, finished: int) -> None:
         """Start trials on ``worker`` up to ``trials_per_worker`` while the study wants more."""
         while len(self._on_worker(worker)) < self.options.trials_per_worker:
-            wanted = finished + len(self.live) + self.session.others_running
-            if wanted >= self.options.trials:
+            if not self._wants_more(finished):
                 return
             # The mirror's count of other drivers' trials may be seconds old: the database
             # decides, so drivers sharing a study never overshoot it.
@@ -493,6 +497,11 @@ class Search:
     def _final(self) -> dict[str, dict[str, float]]:
         best = self._best_trial()
         if best is None or self.pool is None:
+            return {}
+        # Not on a worker still waiting for a lost node's room: that may never come.
+        if not self.pool.placed_actors() and not self.pool.poll(timeout=60.0):
+            log.warning("no trial worker is running (the cluster has no room for one): the "
+                        "closing retraining of the best and its ReLU twin is skipped")
             return {}
         final = report.final_glance(self.pool, self.space, self.data, best, self.epochs,
                                     self.options.seed)

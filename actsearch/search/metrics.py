@@ -18,7 +18,9 @@ TRIAL_SECONDS = Histogram("actsearch_trial_duration_seconds",
                           buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600))
 EPOCHS = Counter("actsearch_epochs", "Epochs trained.", ["study"])
 BEST_VALUE = Gauge("actsearch_best_value", "Best validation score so far.", ["study"])
-WORKERS = Gauge("actsearch_workers", "Trial workers of the search.", ["study"])
+WORKERS = Gauge("actsearch_workers",
+                "Trial workers of the search that are running (not waiting for room).",
+                ["study"])
 WORKERS_BUSY = Gauge("actsearch_workers_busy", "Workers training a trial right now.", ["study"])
 
 _server_lock = threading.Lock()

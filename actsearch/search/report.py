@@ -56,7 +56,7 @@ def final_glance(pool: WorkerPool, space: SearchSpace, data: Dataset, best: Froz
     """
     config = space.suggest_config(optuna.trial.FixedTrial(best.params), data, epochs=epochs,
                                   seed=seed)
-    placed = pool.placed_actors()  # not one still waiting for a node that may never come
+    placed = pool.placed_actors()  # the caller checks there is one
     actors = [placed[i % len(placed)] for i in range(2)]
     best_run, relu_run = ray.get([actors[0].evaluate.remote(config),
                                   actors[1].evaluate.remote(relu_twin(config))])

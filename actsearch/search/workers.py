@@ -21,7 +21,7 @@ import ray
 import torch
 from ray.exceptions import RayActorError
 
-from actsearch.errors import UsageError
+from actsearch.errors import SearchFailedError, UsageError
 from actsearch.search import local_ray
 from actsearch.settings import get_settings
 from actsearch.train.data import Dataset
@@ -119,6 +119,9 @@ class TrialWorker:
         return evaluate(config, self.data, self.device)
 
 
+START_ATTEMPTS = 3  # replacements of one worker that die before starting, in a row
+
+
 @dataclass
 class Slot:
     """One worker, and the node it runs on once Ray has placed it."""
@@ -126,6 +129,7 @@ class Slot:
     actor: Any
     node: dict[str, Any] | None  # None while the worker waits for room in the cluster
     placing: Any = None  # while it waits: the reference its node() call will fill
+    failed_starts: int = 0  # replacements in a row that died before they started
 
     @property
     def placed(self) -> bool:
@@ -174,23 +178,34 @@ class WorkerPool:
 
     def poll(self, timeout: float = 0.0) -> int:
         """Place the waiting workers Ray has started (waiting up to ``timeout`` seconds for
-        one); a replacement that died before it started is replaced again. Returns how
-        many workers are placed."""
+        one); a replacement that died before it started is replaced again, up to
+        ``START_ATTEMPTS`` times in a row. Returns how many workers are placed.
+
+        Raises:
+            SearchFailedError: A worker failed to start that many times (it would fail
+                every time: a broken device or dataset, not a lost node).
+        """
         if self.placing:
             ready, _ = ray.wait(self.placing, num_returns=len(self.placing), timeout=timeout)
             for slot in [s for s in self.slots if s.placing in ready]:
                 try:
                     node = ray.get(slot.placing)
-                except RayActorError:
-                    self.replace(slot)
+                except RayActorError as exc:
+                    if slot.failed_starts + 1 >= START_ATTEMPTS:
+                        raise SearchFailedError(
+                            f"a trial worker failed to start {START_ATTEMPTS} times in a row: "
+                            f"{TrialError.of(exc)}") from None
+                    new = self.replace(slot)
+                    self.slots[self.slots.index(new)] = replace(
+                        new, failed_starts=slot.failed_starts + 1)
                     continue
-                self.slots[self.slots.index(slot)] = replace(slot, node=node, placing=None)
+                self.slots[self.slots.index(slot)] = replace(slot, node=node, placing=None,
+                                                             failed_starts=0)
         return sum(slot.placed for slot in self.slots)
 
     def placed_actors(self) -> list[Any]:
-        """The workers running now; all of them while none is (they run once placed)."""
-        placed = [slot.actor for slot in self.slots if slot.placed]
-        return placed or [slot.actor for slot in self.slots]
+        """The workers running now."""
+        return [slot.actor for slot in self.slots if slot.placed]
 
     def shutdown(self) -> None:
         for slot in self.slots:

@@ -181,23 +181,33 @@ class ReaderStorage:
 class DeferredStorage(BaseStorage):
     """The Optuna storage a :class:`ReaderStorage` reads, for a server that takes one storage
     for its lifetime (optuna-dashboard): each call goes to the empty stand-in until a search
-    has created the tables, and to the study database from then on."""
+    has created the tables, and to the study database from then on. A write before then
+    (a study made in the dashboard, say) is refused: the stand-in would lose it."""
 
     def __init__(self, reader: ReaderStorage) -> None:
         self.reader = reader
 
 
-def _reads_through(name: str) -> Any:
+_WRITES = ("create_", "delete_", "set_")
+
+
+def _through_reader(name: str) -> Any:
     def method(self: DeferredStorage, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith(_WRITES) and not self.reader.has_studies:
+            raise UsageError(
+                f"{name}: no search has created the study database yet; run `actsearch "
+                "search` first")
         return getattr(self.reader.get(), name)(*args, **kwargs)
 
     method.__name__ = method.__qualname__ = name
     return method
 
 
-# Every method Optuna's storage contract requires, each read through (the others build on them).
-for _name in sorted(BaseStorage.__abstractmethods__):
-    setattr(DeferredStorage, _name, _reads_through(_name))
+# Every public method of Optuna's storage contract, not only the abstract ones: RDBStorage's
+# own versions of the others read in SQL what the generic ones would scan for.
+for _name in [n for n in dir(BaseStorage) if not n.startswith("_")
+              and callable(getattr(BaseStorage, n))]:
+    setattr(DeferredStorage, _name, _through_reader(_name))
 DeferredStorage.__abstractmethods__ = frozenset()
 
 

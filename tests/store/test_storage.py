@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 
 from actsearch.errors import UsageError
 from actsearch.recommend.recommendation import delete_study, recommend
-from actsearch.store.database import masked, open_storage
+from actsearch.store.database import ReaderStorage, masked, open_storage
 from actsearch.store.studies import create_or_load_study, list_studies
 from tests.conftest import add_trial
 
@@ -62,3 +62,20 @@ def test_unreachable_and_malformed_urls() -> None:
     with pytest.raises(UsageError, match="is not a database URL"):
         open_storage("not a url")
     assert "secret" not in masked("postgresql+psycopg://postgres:secret@h/db")
+
+
+def test_deferred_storage_reads_the_database_once_a_search_has_made_it(
+        storage_url: str) -> None:
+    """The dashboard's one storage: empty (and refusing writes, which the stand-in would
+    lose) until the tables exist, then the study database itself, without reopening."""
+    from optuna.study import StudyDirection
+
+    deferred = ReaderStorage(storage_url).deferred()
+    assert deferred.get_all_studies() == []
+    with pytest.raises(UsageError, match="no search has created the study database yet"):
+        deferred.create_new_study([StudyDirection.MAXIMIZE], "from-the-dashboard")
+    writer = open_storage(storage_url)  # what a search does first
+    study_id = writer.create_new_study([StudyDirection.MAXIMIZE], "s")
+    _trial(writer, study_id, TrialState.COMPLETE, 0.9)
+    assert [s.study_name for s in deferred.get_all_studies()] == ["s"]
+    assert deferred.get_best_trial(study_id).value == 0.9
