@@ -5,7 +5,8 @@
 #   2. stand-ins for the registry's python:3.11-slim, postgres:16 and prom/prometheus, on it;
 #   3. the actsearch image from the project's Dockerfile, with BASE_IMAGE set to the Python
 #      stand-in carrying PyTorch (actsearch installed from its wheel, as users get it).
-# Images that exist are kept (REBUILD=1 rebuilds them); each build prints its time.
+# Images made from the same inputs are kept (REBUILD=1 rebuilds them); each build prints its
+# time.
 #
 #   tests/cluster/build_images.sh            (as root: debootstrap needs it)
 set -euo pipefail
@@ -29,23 +30,45 @@ ACTSEARCH_IMAGE=${ACTSEARCH_IMAGE:-actsearch:latest}  # the name docker-compose.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-have() { [ "${REBUILD:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
+# What the stand-ins are made from: a kept image made from other inputs is rebuilt.
+INPUTS=$( (cat "$IMAGES"/*; echo "$DEBIAN_MIRROR $TORCH_SPEC") | sha256sum | cut -c1-16)
+LABEL="actsearch.test-inputs"
+
+have() {
+    [ "${REBUILD:-0}" != 1 ] && [ "$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" \
+        "$1" 2>/dev/null)" = "$INPUTS" ]
+}
 
 timed() {  # timed IMAGE COMMAND...: run the build, print how long it took
-    local image=$1 start=$SECONDS
+    local image=$1 start=$SECONDS status
     shift
     if have "$image"; then
         echo "image $image: kept (REBUILD=1 rebuilds it)"
         return
     fi
     echo "image $image: building"
-    "$@" > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; echo "image $image: build failed" >&2; exit 1; }
+    # Not `"$@" || ...`: bash ignores set -e in a function on the left of ||, so a failed
+    # step would go on to the next and leave a broken image for later runs to keep.
+    set +e
+    (set -e; "$@") > "$work/build.log" 2>&1
+    status=$?
+    set -e
+    if [ "$status" != 0 ]; then
+        tail -40 "$work/build.log"
+        echo "image $image: build failed (exit $status)" >&2
+        exit 1
+    fi
     echo "image $image: built in $((SECONDS - start)) s"
 }
 
+build() {  # docker build on the host's network, labelled with the inputs
+    docker build --network host --label "$LABEL=$INPUTS" "$@"
+}
+
 debian_base() {
+    [ "$(id -u)" = 0 ] || { echo "debootstrap needs root" >&2; return 1; }
     debootstrap --variant=minbase bookworm "$work/rootfs" "$DEBIAN_MIRROR"
-    tar -C "$work/rootfs" -c . | docker import - "$DEBIAN_IMAGE"
+    tar -C "$work/rootfs" -c . | docker import --change "LABEL $LABEL=$INPUTS" - "$DEBIAN_IMAGE"
     rm -rf "$work/rootfs"
 }
 
@@ -55,7 +78,7 @@ python_standin() {
     cp "$IMAGES/python.Dockerfile" "$context/Dockerfile"
     # Local authorities only (Debian's own come with its ca-certificates package).
     find /usr/local/share/ca-certificates -name '*.crt' -exec cp {} "$context/ca-certificates/" \; 2>/dev/null || true
-    docker build --network host --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" -t "$PYTHON_IMAGE" "$context"
+    build --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" -t "$PYTHON_IMAGE" "$context"
 }
 
 torch_layer() {
@@ -63,7 +86,7 @@ torch_layer() {
     mkdir -p "$context/wheels"
     cp "$IMAGES/torch.Dockerfile" "$context/Dockerfile"
     "$PYTHON" -m pip download --quiet --no-deps --dest "$context/wheels" "$TORCH_SPEC"
-    docker build --network host --build-arg PYTHON_IMAGE="$PYTHON_IMAGE" -t "$TORCH_IMAGE" "$context"
+    build --build-arg PYTHON_IMAGE="$PYTHON_IMAGE" -t "$TORCH_IMAGE" "$context"
 }
 
 standin() {  # standin IMAGE DOCKERFILE
@@ -72,12 +95,12 @@ standin() {  # standin IMAGE DOCKERFILE
     mkdir -p "$context"
     cp "$IMAGES/$2" "$context/Dockerfile"
     cp "$IMAGES"/*.sh "$context/"
-    docker build --network host --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" -t "$1" "$context"
+    build --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" -t "$1" "$context"
 }
 
 actsearch_image() {
     # Always rebuilt (layers are cached): it must be the working tree's code.
-    docker build --network host --build-arg BASE_IMAGE="$TORCH_IMAGE" --build-arg TORCH_SPEC=none \
+    build --build-arg BASE_IMAGE="$TORCH_IMAGE" --build-arg TORCH_SPEC=none \
         -t "$ACTSEARCH_IMAGE" "$ROOT"
 }
 

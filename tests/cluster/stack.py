@@ -42,6 +42,8 @@ SERVICES = ["postgres", "ray-head", "ray-worker", "api", "dashboard", "prometheu
 # Ray's head writes the list of every node's metrics address here (a link into the session).
 RAY_DISCOVERY = "/tmp/ray/prom_metrics_service_discovery.json"
 # A worker container picks its own free ports when it starts: replicas share one command.
+# (Bound, closed, then given to Ray: another process could take one in between; on a test
+# machine that is rare, and Ray would then fail to start, loudly.)
 FREE_PORT = "$$(python -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); " \
             "print(s.getsockname()[1])')"
 PICKED = "@free-port@"  # where FREE_PORT goes, after quoting
