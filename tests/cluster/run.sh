@@ -7,10 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-.venv/bin/python}
 
-# ACTSEARCH_CLUSTER_TEST_REQUIRED=1: a machine that must run it fails instead of skipping.
+# CLUSTER_TEST_REQUIRED=1: a machine that must run it fails instead of skipping.
 skip() {
     echo "cluster test skipped: $*"
-    [ "${ACTSEARCH_CLUSTER_TEST_REQUIRED:-0}" != 1 ] || exit 1
+    [ "${CLUSTER_TEST_REQUIRED:-0}" != 1 ] || exit 1
     exit 0
 }
 
