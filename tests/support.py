@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -18,6 +18,7 @@ from actsearch.train.loop import TrainConfig, Trainer
 from actsearch.train.pack import TrialPack
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+T = TypeVar("T")
 
 # Prunes hard: most trials end early.
 AGGRESSIVE = """
@@ -64,21 +65,27 @@ def finished_count(trials: list[FrozenTrial]) -> int:
     return sum(1 for t in trials if t.state in FINISHED)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 300.0,
-             process: subprocess.Popen[Any] | None = None) -> None:
-    """Poll ``predicate`` until true; fail at once if ``process`` exits first."""
+def wait_for(predicate: Callable[[], T | None], timeout: float = 300.0,
+             process: subprocess.Popen[Any] | None = None, *, interval: float = 0.2,
+             what: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something true, and return that; fail at once if
+    ``process`` exits first. An error in ``predicate`` counts as not yet (the database may
+    not exist yet); the last one is reported if time runs out."""
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             err = process.stderr.read() if process.stderr else ""
             raise AssertionError(f"the search exited ({process.returncode}) first: {err}")
         try:
-            if predicate():
-                return
-        except Exception:  # the database may not exist yet
-            pass
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"{what} not met in {timeout:.0f} s"
+                         + (f" (last error: {last_error!r})" if last_error else ""))
 
 
 def assert_exactly_finished(trials: list[FrozenTrial], target: int) -> None:

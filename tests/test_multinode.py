@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from actsearch.store.database import open_storage
 from tests.conftest import free_port
-from tests.support import assert_lost_trials_ran_again, trials_so_far, write_space
+from tests.support import assert_lost_trials_ran_again, trials_so_far, wait_for, write_space
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -153,17 +153,16 @@ def test_a_search_that_loses_a_node_finishes_on_the_rest(
          "--no-compare-relu"], env=_env(), text=True, stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "search.err").open("w"))  # a file: a full pipe would block it
     try:
-        deadline = time.monotonic() + 300
-        victim = None
-        while victim is None and time.monotonic() < deadline and search.poll() is None:
-            time.sleep(0.2)
+        def training_on_the_second_node() -> str | None:
             nodes = {n["node_id"]: n for n in _list_nodes(cluster.jobs)}
-            for trial in trials_so_far(postgres_url, "lost"):
-                node = trial.user_attrs["node"]["node_id"]
-                if trial.state == TrialState.RUNNING and not nodes.get(node, {}).get(
-                        "is_head_node", True):
-                    victim = node
-        assert victim is not None, "no trial ran on the second node"
+            return next((t.user_attrs["node"]["node_id"]
+                         for t in trials_so_far(postgres_url, "lost")
+                         if t.state == TrialState.RUNNING
+                         and not nodes.get(t.user_attrs["node"]["node_id"], {}).get(
+                             "is_head_node", True)), None)
+
+        victim = wait_for(training_on_the_second_node, timeout=300, process=search,
+                          what="a trial training on the second node")
         os.killpg(cluster.groups[1], signal.SIGKILL)  # its raylet: the node is lost
         search.wait(timeout=400)
     finally:

@@ -71,6 +71,14 @@ def check_url(url: str) -> sqlalchemy.URL:
     return parsed
 
 
+def _require_local_file(url: str, parsed: sqlalchemy.URL) -> None:
+    """Refuse a SQLite file that does not exist: a reader would create it empty, and a
+    mistyped path would then read nothing, quietly."""
+    if parsed.get_backend_name() == "sqlite" and not os.path.exists(parsed.database or ""):
+        raise UsageError(f"storage {masked(url)} does not exist yet: run `actsearch search` "
+                         "first, or point --storage at your study database")
+
+
 def _engine_kwargs(is_sqlite: bool) -> dict[str, Any]:
     # SQLite: wait for a busy writer from the very first connection (table creation too).
     # A server: test pooled connections first, so one dropped by a restart is replaced.
@@ -91,9 +99,8 @@ def open_storage(url: str, *, create: bool = True, require_studies: bool = True)
     """
     parsed = check_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
-    if not create and require_studies and is_sqlite and not os.path.exists(parsed.database or ""):
-        raise UsageError(f"storage {masked(url)} does not exist yet: run `actsearch search` "
-                         "first, or point --storage at your study database")
+    if not create and require_studies:
+        _require_local_file(url, parsed)
     if not create:
         _probe(url, require_studies)
     engine_kwargs = _engine_kwargs(is_sqlite)
@@ -135,10 +142,8 @@ class ReaderStorage:
         would otherwise serve nothing, and quietly)."""
         self.url = url
         parsed = check_url(url)
-        if must_exist and parsed.get_backend_name() == "sqlite" and not os.path.exists(
-                parsed.database or ""):
-            raise UsageError(f"storage {masked(url)} does not exist yet: run `actsearch "
-                             "search` first, or point --storage at your study database")
+        if must_exist:
+            _require_local_file(url, parsed)
         _probe(url, require_studies=False)
         is_sqlite = make_url(url).get_backend_name() == "sqlite"
         # For health checks, metrics and search runs.

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = {"postgres": "actsearch-test/postgres:15", "prometheus": "actsearch-test/prometheus:2"}
@@ -47,13 +46,6 @@ RAY_DISCOVERY = "/tmp/ray/prom_metrics_service_discovery.json"
 FREE_PORT = "$$(python -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); " \
             "print(s.getsockname()[1])')"
 PICKED = "@free-port@"  # where FREE_PORT goes, after quoting
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -89,19 +81,6 @@ def set_options(command: str, **options: str | int) -> str:
                 kept.append(arg)
         args = [*kept, f"{flag}={value}"]
     return shlex.join(args)
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float,
-             interval: float = 1.0) -> T:
-    """Poll ``probe`` until it returns something other than None (or falsy)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not after {timeout:.0f} s")
-        time.sleep(interval)
 
 
 def get_json(url: str, timeout: float = 10) -> Any:

@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
-from tests.cluster.stack import ROOT, SERVICES, Stack, get_json, wait_for
-from tests.support import FINISHED, assert_lost_trials_ran_again, trials_so_far
+from tests.cluster.stack import ROOT, SERVICES, Stack, get_json
+from tests.support import FINISHED, assert_lost_trials_ran_again, trials_so_far, wait_for
 
 # Image builds (minutes, the first time on a machine) count in the first test's time.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(2400)]
@@ -133,7 +133,7 @@ def _scenario(stack: Stack) -> None:
         nodes = [n for n in _nodes(stack) if n["state"] == "ALIVE"]
         return nodes if len(nodes) == 1 + WORKERS else None
 
-    nodes = wait_for("four Ray nodes alive", all_alive, timeout=180)
+    nodes = wait_for(all_alive, timeout=180, what="four Ray nodes alive")
     head = [n for n in nodes if n["is_head_node"]]
     assert len(head) == 1 and head[0]["resources_total"].get("CPU", 0) == 0
     containers = stack.containers("ray-worker")
@@ -146,11 +146,11 @@ def _scenario(stack: Stack) -> None:
     assert set(node_of.values()) == {n["node_id"] for n in nodes if not n["is_head_node"]}
     say(f"Ray nodes: 1 head + {WORKERS} workers alive: "
         + ", ".join(f"{name} = node {node[:8]}" for node, name in name_of.items()))
-    health = wait_for("the API's health", lambda: get_json(stack.url("api", "/healthz")),
-                      timeout=120)
+    health = wait_for(lambda: get_json(stack.url("api", "/healthz")),
+                      timeout=120, what="the API's health")
     assert health["status"] == "ok", health
-    empty = wait_for("the dashboard", lambda: get_json(stack.url("dashboard", "/api/studies")),
-                     timeout=120)
+    empty = wait_for(lambda: get_json(stack.url("dashboard", "/api/studies")),
+                     timeout=120, what="the dashboard")
     assert empty["study_summaries"] == []  # up before any search, on a database with none
 
     # --- A search submitted to the head's job API --------------------------------------
@@ -167,8 +167,8 @@ def _scenario(stack: Stack) -> None:
         running = [t for t in trials if t.state == TrialState.RUNNING]
         return trials if len(done) >= 2 and running else None
 
-    before = wait_for("trials finished on two worker containers", spread, timeout=300,
-                      interval=0.3)
+    before = wait_for(spread, timeout=300,
+                      interval=0.3, what="trials finished on two worker containers")
 
     # --- Prometheus scrapes the API, the search's driver and every Ray node -------------
     def targets_up() -> dict[str, int] | None:
@@ -185,7 +185,7 @@ def _scenario(stack: Stack) -> None:
             return dict(up)
         return None
 
-    up = wait_for("every Prometheus target up", targets_up, timeout=60)
+    up = wait_for(targets_up, timeout=60, what="every Prometheus target up")
     say(f"Prometheus targets up: {up} (Ray: all {len(metrics_ports)} nodes' metrics ports)")
 
     # --- One worker container killed while it trains a trial ----------------------------
@@ -193,7 +193,7 @@ def _scenario(stack: Stack) -> None:
         trials = _trials(stack)
         return trials if any(t.state == TrialState.RUNNING for t in trials) else None
 
-    now = wait_for("a worker training a trial", training, timeout=60, interval=0.1)
+    now = wait_for(training, timeout=60, interval=0.1, what="a worker training a trial")
     victim_node = next(t for t in now if t.state == TrialState.RUNNING).user_attrs["node"][
         "node_id"]
     (victim,) = [c for c, node in node_of.items() if node == victim_node]
@@ -225,9 +225,9 @@ def _scenario(stack: Stack) -> None:
     assert all(t.user_attrs["node"]["node_id"] in name_of for t in trials)  # none on the head
     assert sum(1 for node in name_of if any(n_id == node and s != "FAIL"
                                              for n_id, s in by_node)) >= 2
-    wait_for("the killed node marked dead by Ray", lambda: [
+    wait_for(lambda: [
         n for n in _nodes(stack) if n["node_id"] == victim_node and n["state"] == "DEAD"],
-        timeout=120)
+        timeout=120, what="the killed node marked dead by Ray")
 
     # --- The API container's recommendation and the dashboard container's study ----------
     answer = get_json(stack.url("api", "/api/v1/recommendations/digits"))
