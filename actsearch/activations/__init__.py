@@ -35,6 +35,15 @@ from actsearch.activations._fixed import (
     SquaredReLU,
 )
 from actsearch.activations._formula import BINARY_FUNCTIONS, UNARY_FUNCTIONS, Formula
+from actsearch.activations._init import (
+    INIT_MODES,
+    SCHEMES,
+    Initialisation,
+    InitMode,
+    dropout_module,
+    initialise,
+)
+from actsearch.activations._init import VARIANCE as _VARIANCE
 from actsearch.activations._maxout import Maxout, width_factor
 from actsearch.activations._registry import (
     ENTRY_POINT_GROUP,
@@ -57,6 +66,8 @@ __all__ = [
     "APL",
     "BINARY_FUNCTIONS",
     "ENTRY_POINT_GROUP",
+    "INIT_MODES",
+    "SCHEMES",
     "UNARY_FUNCTIONS",
     "ActivationInfo",
     "ActivationSpec",
@@ -66,6 +77,8 @@ __all__ = [
     "Formula",
     "FunctionActivation",
     "Gaussian",
+    "InitMode",
+    "Initialisation",
     "Logistic",
     "Maxout",
     "Rational",
@@ -77,7 +90,10 @@ __all__ = [
     "SwishBeta",
     "canonical",
     "create",
+    "dropout_module",
     "info",
+    "init_rule",
+    "initialise",
     "is_known",
     "names",
     "register_activation",
@@ -114,6 +130,14 @@ def canonical(spec: str) -> str:
     if is_known(spec):
         return resolve_name(spec)
     return _formula(spec).expression
+
+
+def init_rule(spec: str) -> Initialisation:
+    """How the layer before the function ``spec`` is initialised: a catalogue or plugin
+    entry's own rule, the variance-preserving default for a formula string."""
+    if is_known(spec):
+        return info(spec).init
+    return _VARIANCE
 
 
 def create(spec: ActivationSpec, **params: Any) -> nn.Module:

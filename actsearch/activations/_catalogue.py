@@ -1,7 +1,9 @@
 """The built-in catalogue: every function of the classic activation surveys, and those since.
 
 Torch built-ins are used wherever they exist. Properties are stated at default parameters and
-checked numerically by the test suite (tests/activations/test_properties.py).
+checked numerically by the test suite (tests/activations/test_properties.py). Each entry names
+how the layer before it is initialised (``init``, :mod:`actsearch.activations._init`): the
+rule its authors prescribe where there is one, the variance-preserving default elsewhere.
 """
 
 from __future__ import annotations
@@ -28,12 +30,27 @@ from actsearch.activations._fixed import (
     Sinusoid,
     SquaredReLU,
 )
+from actsearch.activations._init import (
+    LECUN,
+    SELU_INIT,
+    SIREN,
+    VARIANCE,
+    Initialisation,
+    glorot,
+    he,
+    slope_attribute,
+)
 from actsearch.activations._maxout import Maxout
 from actsearch.activations._registry import ActivationInfo, Factory, register
 
 INF = math.inf
 SEED = ("classic activation-function surveys (e.g. deeplizard's \"Activation Functions in a "
         "Neural Network explained\")")
+
+
+def _rrelu_slope(module: nn.Module) -> float:
+    assert isinstance(module, nn.RReLU)
+    return (module.lower + module.upper) / 2
 
 
 def _gelu_tanh() -> nn.Module:
@@ -44,13 +61,14 @@ def _add(name: str, factory: Factory, formula: str, latex: str, *,
          rng: tuple[float, float], monotonic: bool, smooth: bool, zero_centered: bool,
          family: str, reference: str, description: str, params: dict[str, Any] | None = None,
          aliases: tuple[str, ...] = (), learnable: bool = False, elementwise: bool = True,
-         width_factor: int = 1, torch_equivalent: str | None = None) -> None:
+         width_factor: int = 1, torch_equivalent: str | None = None,
+         init: Initialisation = VARIANCE) -> None:
     register(ActivationInfo(
         name=name, factory=factory, formula=formula, latex=latex, params=params or {},
         learnable=learnable, range=rng, monotonic=monotonic, smooth=smooth,
         zero_centered=zero_centered, family=family, reference=reference,
         description=description, aliases=aliases, elementwise=elementwise,
-        width_factor=width_factor, torch_equivalent=torch_equivalent,
+        width_factor=width_factor, torch_equivalent=torch_equivalent, init=init,
     ))
 
 
@@ -61,7 +79,8 @@ def register_builtins() -> None:
          rng=(-INF, INF), monotonic=True, smooth=True, zero_centered=True, family="linear",
          reference=SEED, torch_equivalent="torch.nn.Identity",
          description="No non-linearity; rarely useful in hidden layers, the output "
-                     "activation for regression.")
+                     "activation for regression.",
+         init=LECUN)
     _add("binary_step", BinaryStep, "1 if x >= θ else 0",
          r"\mathbb{1}[x \ge \theta]", aliases=("step", "heaviside"),
          params={"threshold": 0.0, "straight_through": "clipped"},
@@ -75,7 +94,8 @@ def register_builtins() -> None:
          zero_centered=False, family="sigmoidal", reference=SEED,
          torch_equivalent="torch.nn.Sigmoid",
          description="Squashes to (0, 1); saturates and kills gradients at both tails, and "
-                     "its outputs are not zero-centred. σ' = σ(1-σ).")
+                     "its outputs are not zero-centred. σ' = σ(1-σ).",
+         init=glorot(1.0))
     _add("logistic", Logistic, "L / (1 + exp(-k (x - x0)))",
          r"\frac{L}{1 + e^{-k(x - x_0)}}",
          params={"L": 1.0, "k": 1.0, "x0": 0.0, "learnable": False, "num_parameters": 1},
@@ -83,28 +103,34 @@ def register_builtins() -> None:
          family="sigmoidal", reference="generalised logistic, seed 003",
          torch_equivalent="torch.sigmoid",
          description="The generalised logistic curve with maximum L, steepness k and "
-                     "midpoint x0, fixed or learnable; L=k=1, x0=0 is the sigmoid.")
+                     "midpoint x0, fixed or learnable; L=k=1, x0=0 is the sigmoid.",
+         init=glorot())
     _add("tanh", nn.Tanh, "(1 - exp(-2x)) / (1 + exp(-2x))", r"\tanh(x)",
          rng=(-1.0, 1.0), monotonic=True, smooth=True, zero_centered=True,
          family="sigmoidal", reference=SEED, torch_equivalent="torch.nn.Tanh",
          description="A zero-centred sigmoid, tanh(x) = 2σ(2x) - 1, preferred to the "
-                     "sigmoid in hidden layers; still saturates.")
+                     "sigmoid in hidden layers; still saturates.",
+         init=glorot(5.0 / 3.0))
     _add("relu", nn.ReLU, "max(0, x)", r"\max(0, x)", rng=(0.0, INF), monotonic=True,
          smooth=False, zero_centered=False, family="rectifier",
          reference="Nair & Hinton 2010; seeds", torch_equivalent="torch.nn.ReLU",
          description="The default for hidden layers: cheap, does not saturate for x > 0. "
-                     "Units can die (never activate again): watch the dead-unit fraction.")
+                     "Units can die (never activate again): watch the dead-unit fraction.",
+         init=he(source="He et al. 2015 (Delving deep into rectifiers), eq. 10"))
     _add("leaky_relu", nn.LeakyReLU, "x if x >= 0 else α x",
          r"\max(x, \alpha x)", params={"negative_slope": 0.01}, aliases=("lrelu",),
          rng=(-INF, INF), monotonic=True, smooth=False, zero_centered=False,
          family="rectifier", reference="Maas et al. 2013", torch_equivalent="torch.nn.LeakyReLU",
-         description="ReLU with a small slope (α = 0.01) for x < 0, so units cannot die.")
+         description="ReLU with a small slope (α = 0.01) for x < 0, so units cannot die.",
+         init=he(slope_attribute("negative_slope")))
     _add("prelu", nn.PReLU, "max(x, α x), α learnable", r"\max(x, \alpha x)",
          params={"num_parameters": 1, "init": 0.25}, learnable=True,
          rng=(-INF, INF), monotonic=True, smooth=False, zero_centered=False,
          family="rectifier", reference="He et al. 2015", torch_equivalent="torch.nn.PReLU",
          description="Leaky ReLU whose negative slope is learned, shared (num_parameters=1) "
-                     "or per channel; starts at 0.25.")
+                     "or per channel; starts at 0.25.",
+         init=he(slope_attribute("weight"),
+                 source="He et al. 2015, eq. 15, with the initial slope"))
     _add("rrelu", nn.RReLU, "x if x >= 0 else a x; train: a ~ U(l, u); eval: a = (l + u)/2",
          r"x \ge 0 \,?\, x : a x,\ a \sim U(l, u)",
          params={"lower": 1.0 / 8.0, "upper": 1.0 / 3.0}, aliases=("randomized_relu",),
@@ -113,7 +139,8 @@ def register_builtins() -> None:
          torch_equivalent="torch.nn.RReLU",
          description="Leaky ReLU with a random slope per element in training, fixed at "
                      "(l+u)/2 in evaluation; the NDSB form x/a, a ~ U(3, 8) is the same family "
-                     "(slopes 1/a in [1/8, 1/3]).")
+                     "(slopes 1/a in [1/8, 1/3]).",
+         init=he(_rrelu_slope, source="He et al. 2015, eq. 15, with RReLU's mean slope (l + u)/2"))
     _add("softplus", nn.Softplus, "ln(1 + exp(β x)) / β", r"\frac{1}{\beta}\ln(1 + e^{\beta x})",
          params={"beta": 1.0, "threshold": 20.0}, rng=(0.0, INF), monotonic=True,
          smooth=True, zero_centered=False, family="exponential",
@@ -125,7 +152,8 @@ def register_builtins() -> None:
          monotonic=True, smooth=True, zero_centered=False, family="exponential",
          reference="Clevert et al. 2016", torch_equivalent="torch.nn.ELU",
          description="Exponential for x < 0: negative outputs pull mean activations toward "
-                     "zero. Differentiable everywhere at α = 1.")
+                     "zero. Differentiable everywhere at α = 1.",
+         init=he(source="Clevert et al. 2016 (ELU), initialised as He et al. 2015"))
     _add("srelu", SReLU,
          "t_r + a_r (x - t_r) if x >= t_r; x if t_l < x < t_r; t_l + a_l (x - t_l) if x <= t_l",
          r"\begin{cases} t_r + a_r(x - t_r) & x \ge t_r \\ x & t_l < x < t_r \\ "
@@ -159,11 +187,13 @@ def register_builtins() -> None:
     _add("arctan", Arctan, "arctan(x)", r"\tan^{-1}(x)", aliases=("atan",),
          rng=(-math.pi / 2, math.pi / 2), monotonic=True, smooth=True, zero_centered=True,
          family="sigmoidal", reference=SEED, torch_equivalent="torch.atan",
-         description="A sigmoidal curve with polynomial (not exponential) tails.")
+         description="A sigmoidal curve with polynomial (not exponential) tails.",
+         init=glorot())
     _add("softsign", nn.Softsign, "x / (1 + |x|)", r"\frac{x}{1 + |x|}", rng=(-1.0, 1.0),
          monotonic=True, smooth=True, zero_centered=True, family="sigmoidal",
          reference="Bergstra et al. 2009", torch_equivalent="torch.nn.Softsign",
-         description="Like tanh with slower, polynomial saturation.")
+         description="Like tanh with slower, polynomial saturation.",
+         init=glorot())
     _add("bent_identity", BentIdentity, "(sqrt(x² + 1) - 1)/2 + x",
          r"\frac{\sqrt{x^2 + 1} - 1}{2} + x", rng=(-INF, INF), monotonic=True, smooth=True,
          zero_centered=False, family="linear", reference=SEED,
@@ -180,7 +210,8 @@ def register_builtins() -> None:
     _add("sinusoid", Sinusoid, "sin(x)", r"\sin(x)", aliases=("sin", "sine"),
          rng=(-1.0, 1.0), monotonic=False, smooth=True, zero_centered=True, family="periodic",
          reference=SEED, torch_equivalent="torch.sin",
-         description="Periodic; used in implicit neural representations (SIREN).")
+         description="Periodic; used in implicit neural representations (SIREN).",
+         init=SIREN)
     _add("sinc", Sinc, "sin(x)/x, 1 at x = 0", r"\frac{\sin x}{x}",
          rng=(-0.2173, 1.0), monotonic=False, smooth=True, zero_centered=False,
          family="periodic", reference=SEED,
@@ -218,12 +249,14 @@ def register_builtins() -> None:
          smooth=False, zero_centered=True, family="exponential",
          reference="Klambauer et al. 2017", torch_equivalent="torch.nn.SELU",
          description="Scaled ELU whose fixed λ, α keep activations near zero mean and unit "
-                     "variance (self-normalising, with LeCun-normal init).")
+                     "variance (self-normalising, with LeCun-normal init).",
+         init=SELU_INIT)
     _add("celu", nn.CELU, "max(0, x) + min(0, α (exp(x/α) - 1))",
          r"\max(0, x) + \min(0, \alpha(e^{x/\alpha} - 1))", params={"alpha": 1.0},
          rng=(-1.0, INF), monotonic=True, smooth=True, zero_centered=False,
          family="exponential", reference="Barron 2017", torch_equivalent="torch.nn.CELU",
-         description="ELU reparametrised to be differentiable at 0 for every α.")
+         description="ELU reparametrised to be differentiable at 0 for every α.",
+         init=he(source="Barron 2017: ELU's rule (Clevert et al. 2016, He et al. 2015)"))
     _add("hardswish", nn.Hardswish, "x relu6(x + 3)/6", r"x\,\frac{\mathrm{ReLU6}(x + 3)}{6}",
          aliases=("hard_swish",), rng=(-0.375, INF), monotonic=False, smooth=False,
          zero_centered=False, family="gated", reference="Howard et al. 2019 (MobileNetV3)",
@@ -233,22 +266,26 @@ def register_builtins() -> None:
          aliases=("hard_sigmoid",), rng=(0.0, 1.0), monotonic=True, smooth=False,
          zero_centered=False, family="sigmoidal", reference="Howard et al. 2019",
          torch_equivalent="torch.nn.Hardsigmoid",
-         description="Piecewise-linear sigmoid.")
+         description="Piecewise-linear sigmoid.",
+         init=glorot())
     _add("hardtanh", nn.Hardtanh, "clamp(x, min_val, max_val)",
          r"\max(-1, \min(1, x))", params={"min_val": -1.0, "max_val": 1.0},
          aliases=("hard_tanh",), rng=(-1.0, 1.0), monotonic=True, smooth=False,
          zero_centered=True, family="sigmoidal", reference="Collobert 2004",
          torch_equivalent="torch.nn.Hardtanh",
-         description="Piecewise-linear tanh: identity clipped to [-1, 1].")
+         description="Piecewise-linear tanh: identity clipped to [-1, 1].",
+         init=glorot())
     _add("relu6", nn.ReLU6, "min(max(0, x), 6)", r"\min(\max(0, x), 6)", rng=(0.0, 6.0),
          monotonic=True, smooth=False, zero_centered=False, family="rectifier",
          reference="Krizhevsky 2010", torch_equivalent="torch.nn.ReLU6",
-         description="ReLU capped at 6, robust to low-precision arithmetic.")
+         description="ReLU capped at 6, robust to low-precision arithmetic.",
+         init=he())
     _add("log_sigmoid", nn.LogSigmoid, "ln σ(x)", r"\ln \sigma(x)", aliases=("logsigmoid",),
          rng=(-INF, 0.0), monotonic=True, smooth=True, zero_centered=False,
          family="sigmoidal", reference="torch.nn.LogSigmoid",
          torch_equivalent="torch.nn.LogSigmoid",
-         description="Log of the sigmoid: a mirrored softplus, -softplus(-x).")
+         description="Log of the sigmoid: a mirrored softplus, -softplus(-x).",
+         init=glorot())
     _add("tanhshrink", nn.Tanhshrink, "x - tanh(x)", r"x - \tanh(x)", rng=(-INF, INF),
          monotonic=True, smooth=True, zero_centered=True, family="shrinkage",
          reference="torch.nn.Tanhshrink", torch_equivalent="torch.nn.Tanhshrink",

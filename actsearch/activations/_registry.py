@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from actsearch.activations._init import VARIANCE, Initialisation, as_initialisation
 from actsearch.errors import (
     ActivationParameterError,
     RegistrationError,
@@ -60,6 +61,9 @@ class ActivationInfo:
             (``k`` for maxout, 1 for everything element-wise).
         torch_equivalent: Dotted path of a torch callable equal to this function at its
             defaults, when one exists.
+        init: How the layer before it is initialised (and whether its dropout is
+            alpha-dropout), with the rule's source; the variance-preserving default where
+            the function's authors prescribe none.
         source: ``builtin``, ``user`` or ``entry-point:<dist>``.
     """
 
@@ -80,6 +84,7 @@ class ActivationInfo:
     elementwise: bool = True
     width_factor: int = 1
     torch_equivalent: str | None = None
+    init: Initialisation = VARIANCE
     source: str = "builtin"
 
     def range_text(self) -> str:
@@ -88,6 +93,18 @@ class ActivationInfo:
             return "?"
         low, high = self.range
         return f"({_num(low)}, {_num(high)})"
+
+    def _default_module(self) -> nn.Module | None:
+        """The function at its defaults, or None where it cannot be built without arguments
+        (the catalogue shows a computed gain only where it can)."""
+        try:
+            return self.factory(**self.params)
+        except Exception:  # a plugin's factory may need arguments it does not declare
+            return None
+
+    def init_text(self) -> str:
+        """How the layer before this function is initialised, in one line."""
+        return self.init.describe(self._default_module())
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (infinite range ends become ``None``)."""
@@ -110,6 +127,7 @@ class ActivationInfo:
             "elementwise": self.elementwise,
             "width_factor": self.width_factor,
             "torch_equivalent": self.torch_equivalent,
+            "init": self.init.to_dict(self._default_module()),
             "reference": self.reference,
             "description": self.description,
             "source": self.source,
@@ -181,14 +199,20 @@ def register_activation(
     name: str,
     *,
     overwrite: bool = False,
+    init: Initialisation | str = VARIANCE,
     **metadata: Any,
 ) -> Callable[[Factory], Factory]:
     """Decorator that registers an ``nn.Module`` class or a factory function.
 
     Parameter defaults are read from the factory's signature unless ``params`` is given.
+    ``init`` says how the layer before the function is initialised: an
+    :class:`~actsearch.activations.Initialisation` or a short name (``"he"``, ``"lecun"``,
+    ``"selu"``, ``"glorot"``, ``"siren"``, ``"variance"``, ``"torch"``); without it, the
+    variance-preserving default.
 
     Example:
-        >>> @register_activation("my_swish", formula="x * sigmoid(2x)", smooth=True)
+        >>> @register_activation("my_swish", formula="x * sigmoid(2x)", smooth=True,
+        ...                      init="variance")
         ... class MySwish(nn.Module):
         ...     def forward(self, x):
         ...         return x * torch.sigmoid(2 * x)
@@ -196,11 +220,20 @@ def register_activation(
     Args:
         name: Canonical name.
         overwrite: Replace an existing registration of the same name.
+        init: How the layer before it is initialised.
         **metadata: Any other :class:`ActivationInfo` field (``aliases``, ``formula``, ...).
+
+    Raises:
+        RegistrationError: An unknown ``init`` name, or a name already taken.
     """
+    try:
+        rule = as_initialisation(init)
+    except ValueError as exc:
+        raise RegistrationError(f"activation {name!r}: {exc}") from None
 
     def decorator(factory: Factory) -> Factory:
         metadata.setdefault("params", signature_defaults(factory))
+        metadata["init"] = rule
         metadata.setdefault("source", "user")
         register(ActivationInfo(name=normalize_name(name), factory=factory, **metadata),
                  overwrite=overwrite)

@@ -20,6 +20,15 @@ class Health(BaseModel):
     version: str
 
 
+class Initialisation(BaseModel):
+    """How the layer before the function is initialised (the catalogue's rule)."""
+
+    scheme: str = Field(description="he, lecun, glorot, siren, variance or torch")
+    description: str
+    source: str
+    dropout: str = Field(description="standard, or alpha (SELU's alpha-dropout)")
+
+
 class Activation(BaseModel):
     name: str
     aliases: list[str]
@@ -37,6 +46,7 @@ class Activation(BaseModel):
     width_factor: int
     reference: str
     description: str
+    init: Initialisation
 
 
 class DatasetInfo(BaseModel):

@@ -106,6 +106,8 @@ def show(
         ("family", record.family),
         ("torch", record.torch_equivalent or "-"),
         ("reference", record.reference or "-"),
+        ("initialisation", record.init_text()),
+        ("init source", record.init.source),
         ("description", record.description or "-"),
     ]
     if record.width_factor != 1:

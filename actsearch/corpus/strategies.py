@@ -80,7 +80,7 @@ def compare_strategies(table: TableResult, options: CorpusOptions,
         raise UsageError(f"study {table.study!r} is not in {options.storage_url}: run "
                          "`actsearch corpus run` with that storage")
     spec = study_meta(storage, study_id)["space_spec"]
-    space = SearchSpace.model_validate(spec)
+    space = SearchSpace.from_record(spec)
     # A space recorded before strategies existed was searched jointly.
     own_strategy = (spec.get("strategy") or {}).get("name", "joint")
     other: Strategy = "joint" if own_strategy == "staged" else "staged"

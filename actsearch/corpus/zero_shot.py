@@ -110,7 +110,7 @@ def leave_out(result: TableResult, others: tuple[KnowledgeEntry, ...],
     nearest = similar_datasets(None, data.meta, k=1, knowledge=others)[0]
     entry = next(e for e in others if e.dataset == nearest.dataset)
     rec = entry.recommendation
-    space = SearchSpace.model_validate(entry.space_spec)
+    space = SearchSpace.from_record(entry.space_spec)
     epochs = result.budget.get("epochs", options.epochs)
     seeds = range(result.budget.get("seeds", options.seeds))
     zero_shot = [space.suggest_config(optuna.trial.FixedTrial(rec.params), data, epochs=epochs,
@@ -177,7 +177,7 @@ def _warm_start(result: TableResult, study: str, others: tuple[KnowledgeEntry, .
     storage = open_storage(options.storage_url, create=False)
     cold_id = find_study(storage, study)
     assert cold_id is not None
-    space = SearchSpace.model_validate(study_meta(storage, cold_id)["space_spec"])
+    space = SearchSpace.from_record(study_meta(storage, cold_id)["space_spec"])
     search = Search(SearchOptions(
         dataset=result.dataset, space=space, study=warm_name, seed=0,
         trials=trials, workers=options.workers, epochs=result.budget.get("epochs"),

@@ -121,7 +121,7 @@ def study_inputs(name: str, meta: dict[str, Any], data_dir: Path | None,
     # A moved or renamed file is still the study's dataset.
     data = replace(data, name=str(meta.get("dataset") or data.name))
     spec = meta.get("space_spec")
-    space = SearchSpace.model_validate(spec) if spec else load_space(meta.get("space", "default"))
+    space = SearchSpace.from_record(spec) if spec else load_space(meta.get("space", "default"))
     return StudyInputs(data=data, data_path=path, target=target, space=space,
                        epochs=int(meta.get("epochs") or space.hyperparameters.epochs),
                        seed=int(meta.get("seed") or 0),
@@ -219,7 +219,7 @@ def retrain_jobs(storage: RDBStorage, study: str, inputs: StudyInputs, top_k: in
     """Retrainings of the ``top_k`` best trials of ``study`` over ``seeds`` not yet run."""
     study_id = find_study(storage, study)
     assert study_id is not None
-    space = SearchSpace.model_validate(study_meta(storage, study_id)["space_spec"])
+    space = SearchSpace.from_record(study_meta(storage, study_id)["space_spec"])
     done = _done(storage, study)
     jobs = []
     for trial in _complete(storage, study_id)[:top_k]:
@@ -238,7 +238,7 @@ def _twin_jobs(storage: RDBStorage, rec: Recommendation, inputs: StudyInputs,
     study, number = str(rec.confirmation.study), int(rec.confirmation.trial or 0)
     study_id = find_study(storage, study)
     assert study_id is not None
-    space = SearchSpace.model_validate(study_meta(storage, study_id)["space_spec"])
+    space = SearchSpace.from_record(study_meta(storage, study_id)["space_spec"])
     trial = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
     done = _done(storage, study)
     return [_Job(study, number, "relu", seed, relu_twin(space.suggest_config(

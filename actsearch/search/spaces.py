@@ -28,6 +28,7 @@ from optuna.trial import BaseTrial
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actsearch import activations
+from actsearch.activations import InitMode
 from actsearch.errors import ActsearchError, UsageError
 from actsearch.search.strategy import Strategy
 from actsearch.train.data import Dataset
@@ -259,10 +260,18 @@ class StrategySpec(_Strict):
 
 
 class SearchSpace(_Strict):
-    """One search space file."""
+    """One search space file.
+
+    ``init`` says how networks start: ``activation`` (the default) initialises each layer for
+    the activation that follows it, as the catalogue states (He for rectifiers, LeCun and
+    alpha-dropout for SELU, SIREN for sine, ...), so every candidate starts where its authors
+    start it; ``torch`` keeps PyTorch's defaults, for comparison. It is recorded with the
+    study (in ``space_spec``), so resumed studies and ``confirm`` train as they were searched.
+    """
 
     name: str
     description: str = ""
+    init: InitMode = "activation"
     model: Annotated[MLPSpace | CNNSpace, Field(discriminator="family")] = MLPSpace()
     activations: ActivationSpace
     hyperparameters: Hyperparameters = Hyperparameters()
@@ -284,11 +293,26 @@ class SearchSpace(_Strict):
 
         The strategy only decides which values trials take, not which parameters exist, so
         it is left out: a study may be resumed with another strategy. Objectives are checked
-        on their own (they are the study's directions).
+        on their own (they are the study's directions). ``init: torch`` is left out too, so a
+        study recorded before initialisation was a choice (it trained with PyTorch's
+        defaults) keeps its digest.
         """
-        body = self.model_dump(exclude={"description", "strategy", "objectives"}, mode="json")
+        exclude = {"description", "strategy", "objectives"}
+        if self.init == "torch":
+            exclude.add("init")
+        body = self.model_dump(exclude=exclude, mode="json")
         body["activation_choices"] = self.activations.choices()
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_record(cls, spec: dict[str, Any]) -> SearchSpace:
+        """The space a study recorded (its ``space_spec``), as it trained.
+
+        A study recorded before spaces named their initialisation trained with PyTorch's
+        defaults: it reads back as ``init: torch``, so resuming or confirming it trains as it
+        was searched.
+        """
+        return cls.model_validate({"init": "torch", **spec})
 
     # --- Sampling ---------------------------------------------------------------------
     def suggest_config(self, trial: BaseTrial, data: Dataset, *, epochs: int | None = None,
@@ -306,11 +330,12 @@ class SearchSpace(_Strict):
             c, size, _ = data.image_shape
             model = CNNConfig(in_channels=c, image_size=size, out_features=data.out_features,
                               channels=hidden[:n_conv], dense=hidden[n_conv:],
-                              activations=acts, activation_params=act_params, dropout=dropout)
+                              activations=acts, activation_params=act_params, dropout=dropout,
+                              init=self.init)
         else:
             model = MLPConfig(in_features=data.n_features, out_features=data.out_features,
                               hidden=hidden, activations=acts, activation_params=act_params,
-                              dropout=dropout)
+                              dropout=dropout, init=self.init)
         return TrainConfig(
             model=model,
             optimizer=suggest(trial, "optimizer", hp.optimizer),

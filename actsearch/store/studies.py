@@ -173,6 +173,8 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
         storage.set_study_user_attr(study_id, META_KEY, meta)
         return study_id
     for key, label in (("fingerprint", "dataset"), ("space_digest", "search space")):
+        if key == "space_digest" and "space_spec" in existing:
+            _check_init(name, existing, meta)
         if existing.get(key) and existing.get(key) != meta.get(key):
             raise UsageError(
                 f"study {name!r} was made for another {label} ({existing.get(label.split()[-1])!r}"
@@ -190,6 +192,23 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
             "--study name")
     return study_id
 
+
+
+def _check_init(name: str, existing: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Refuse, naming the fix, a resumed search whose space initialises otherwise than the
+    study did (its digest differs for that reason alone or among others)."""
+    recorded = _init_of(existing)
+    if existing.get("space_digest") != meta.get("space_digest") and recorded != _init_of(meta):
+        raise UsageError(
+            f"study {name!r} initialised its networks with init: {recorded}, not "
+            f"{_init_of(meta)}; its trials would not compare: resume it with a space that says "
+            f"init: {recorded}, or pass a new --study name")
+
+
+def _init_of(meta: dict[str, Any]) -> str:
+    """How a study's networks were initialised; studies recorded before spaces named it
+    trained with PyTorch's defaults."""
+    return str((meta.get("space_spec") or {}).get("init", "torch"))
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[TrialState, int]:

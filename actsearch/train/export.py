@@ -8,9 +8,11 @@
   per class, in ``config.json``'s ``classes`` order; one column, the positive class, for a
   binary task) or the prediction in the target's units;
 - ``model_state.pt``: the bare network's ``state_dict`` (standardised inputs);
-- ``config.json``: the network, the training configuration, the standardisation, the label
-  names and the scores;
-- ``rebuild.py``: a snippet that rebuilds the bare network with ``actsearch.build_model``.
+- ``config.json``: the network (with the initialisation rule it trained with, ``init``, and
+  each layer's in words), the training configuration, the standardisation, the label names
+  and the scores;
+- ``rebuild.py``: a snippet that rebuilds the bare network with ``actsearch.build_model``,
+  initialised by the same rule (it matters when the network is retrained).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from actsearch.activations import create, init_rule
 from actsearch.train.data import Dataset
 from actsearch.train.loop import TrainConfig, train
-from actsearch.train.models import CNNConfig
+from actsearch.train.models import CNNConfig, MLPConfig
 
 REBUILD = '''"""Rebuild the exported network with actsearch (model.pt2 needs torch alone)."""
 import json
@@ -35,6 +38,9 @@ import torch
 from actsearch import MLPConfig, build_model
 
 config = json.load(open("config.json"))
+# config["model"]["init"] is the initialisation the search trained with ("activation": each
+# layer drawn for the activation after it; "torch": PyTorch's defaults), so a network built
+# here to be retrained starts as the searched one did; config["initialisation"] says how.
 model = build_model(MLPConfig(**config["model"]))
 model.load_state_dict(torch.load("model_state.pt"))
 model.eval()
@@ -62,6 +68,15 @@ class RawInputNetwork(nn.Module):
         if self.task == "binary":
             return torch.sigmoid(out)
         return out * self.y_std + self.y_mean
+
+
+def initialisation(model: MLPConfig) -> list[str]:
+    """How each hidden layer was initialised, in words (for config.json's readers)."""
+    if model.init == "torch":
+        return ["PyTorch's default"] * len(model.activations)
+    params = model.activation_params or ({},) * len(model.activations)
+    return [init_rule(name).describe(create(name, **dict(p)))
+            for name, p in zip(model.activations, params, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,7 @@ def export_network(config: TrainConfig, data: Dataset, directory: Path,
                     f"probability of class {data.classes[-1]!r}" if data.task == "binary"
                     else "the prediction, in the target's units"),
         "model": {**model, "activation_params": [dict(p) for p in model["activation_params"]]},
+        "initialisation": initialisation(config.model),
         "training": {k: v for k, v in asdict(config).items() if k != "model"},
         "standardisation": {"mean": list(data.x_mean), "std": list(data.x_std),
                             "target_mean": data.y_mean, "target_std": data.y_std},

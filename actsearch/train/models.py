@@ -1,8 +1,12 @@
 """Model builders: MLP and small CNN with one activation module per hidden layer.
 
 Every hidden layer is a :class:`HiddenBlock` (linear/conv -> activation -> dropout/pool) so
-telemetry can hook each activation by index. Maxout-like activations are honoured by making
-the layer before them ``width_factor`` times wider. The output layer has no activation: the
+telemetry can hook each activation by index. Each layer is initialised for the activation
+that follows it, as the catalogue states (He for rectifiers, LeCun and alpha-dropout for SELU,
+SIREN for sine, ...; :mod:`actsearch.activations._init`), and the output layer as a linear
+unit (LeCun); ``init="torch"`` keeps PyTorch's defaults everywhere, for comparison.
+Maxout-like activations are honoured by making the layer before them ``width_factor`` times
+wider. The output layer has no activation: the
 loss applies it (softmax with cross-entropy, sigmoid with BCE, identity with MSE), so softmax
 is never applied twice.
 """
@@ -15,7 +19,16 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from actsearch.activations import create, width_factor
+from actsearch.activations import (
+    INIT_MODES,
+    Initialisation,
+    InitMode,
+    create,
+    dropout_module,
+    init_rule,
+    initialise,
+    width_factor,
+)
 from actsearch.errors import UsageError
 
 
@@ -29,7 +42,9 @@ class MLPConfig:
         hidden: Width of each hidden layer.
         activations: One activation spec (name, alias or formula) per hidden layer.
         activation_params: Optional parameters per hidden layer's activation.
-        dropout: Dropout after each hidden activation.
+        dropout: Dropout after each hidden activation (alpha-dropout after SELU).
+        init: ``activation``: each layer initialised for the activation after it;
+            ``torch``: PyTorch's defaults (and standard dropout everywhere).
     """
 
     in_features: int
@@ -38,9 +53,10 @@ class MLPConfig:
     activations: tuple[str, ...]
     activation_params: tuple[Mapping[str, Any], ...] = ()
     dropout: float = 0.0
+    init: InitMode = "activation"
 
     def __post_init__(self) -> None:
-        _check_layers(self.hidden, self.activations, self.activation_params)
+        _check_layers(self.hidden, self.activations, self.activation_params, self.init)
 
 
 @dataclass(frozen=True)
@@ -55,7 +71,8 @@ class CNNConfig:
         dense: Width of each dense hidden layer after the conv blocks.
         activations: One spec per hidden layer: conv blocks first, then dense layers.
         activation_params: Optional parameters per hidden layer's activation.
-        dropout: Dropout after each dense hidden activation.
+        dropout: Dropout after each dense hidden activation (alpha-dropout after SELU).
+        init: As :class:`MLPConfig`'s.
     """
 
     in_channels: int
@@ -66,11 +83,12 @@ class CNNConfig:
     activations: tuple[str, ...]
     activation_params: tuple[Mapping[str, Any], ...] = ()
     dropout: float = 0.0
+    init: InitMode = "activation"
     hidden: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", (*self.channels, *self.dense))
-        _check_layers(self.hidden, self.activations, self.activation_params)
+        _check_layers(self.hidden, self.activations, self.activation_params, self.init)
         if self.image_size >> len(self.channels) < 1:
             raise UsageError(
                 f"{len(self.channels)} conv blocks halve a {self.image_size}px image to nothing; "
@@ -79,7 +97,9 @@ class CNNConfig:
 
 
 def _check_layers(hidden: Sequence[int], activations: Sequence[str],
-                  params: Sequence[Mapping[str, Any]]) -> None:
+                  params: Sequence[Mapping[str, Any]], init: str) -> None:
+    if init not in INIT_MODES:
+        raise UsageError(f"init {init!r} is not one of {', '.join(INIT_MODES)}")
     if len(activations) != len(hidden):
         raise UsageError(
             f"{len(hidden)} hidden layers need {len(hidden)} activations, got {len(activations)}"
@@ -107,9 +127,35 @@ class HiddenBlock(nn.Module):
         return out
 
 
+def _params(config: MLPConfig | CNNConfig, i: int) -> Mapping[str, Any]:
+    return config.activation_params[i] if config.activation_params else {}
+
+
 def _activation(config: MLPConfig | CNNConfig, i: int) -> nn.Module:
-    params = config.activation_params[i] if config.activation_params else {}
-    return create(config.activations[i], **dict(params))
+    return create(config.activations[i], **dict(_params(config, i)))
+
+
+def _rule(config: MLPConfig | CNNConfig, i: int) -> Initialisation | None:
+    """Hidden layer ``i``'s initialisation rule; None where PyTorch's defaults are kept."""
+    return init_rule(config.activations[i]) if config.init == "activation" else None
+
+
+def _initialised(config: MLPConfig | CNNConfig, i: int, layer: nn.Module,
+                 activation: nn.Module) -> nn.Module:
+    """``layer`` (feeding hidden layer ``i``'s activation) drawn by the activation's rule."""
+    rule = _rule(config, i)
+    if rule is not None:
+        initialise(layer, rule, activation, reads_input=i == 0)
+    return layer
+
+
+def _head(config: MLPConfig | CNNConfig, width_in: int) -> nn.Linear:
+    """The output layer: the loss applies its activation, so it is initialised as a linear
+    unit (LeCun normal), or left to PyTorch with ``init="torch"``."""
+    head = nn.Linear(width_in, config.out_features)
+    if config.init == "activation":
+        initialise(head, init_rule("identity"), nn.Identity())
+    return head
 
 
 def _dense_blocks(config: MLPConfig | CNNConfig, widths: Sequence[int], first: int,
@@ -118,8 +164,9 @@ def _dense_blocks(config: MLPConfig | CNNConfig, widths: Sequence[int], first: i
     blocks = []
     for i, width in enumerate(widths, start=first):
         act = _activation(config, i)
-        linear = nn.Linear(width_in, width * width_factor(act))
-        blocks.append(HiddenBlock(linear, act, nn.Dropout(config.dropout)))
+        linear = _initialised(config, i, nn.Linear(width_in, width * width_factor(act)), act)
+        blocks.append(HiddenBlock(linear, act, dropout_module(_rule(config, i),
+                                                             config.dropout)))
         width_in = width
     return blocks, width_in
 
@@ -132,7 +179,7 @@ class MLP(nn.Module):
         self.config = config
         blocks, width_out = _dense_blocks(config, config.hidden, 0, config.in_features)
         self.blocks = nn.ModuleList(blocks)
-        self.head = nn.Linear(width_out, config.out_features)
+        self.head = _head(config, width_out)
 
     def forward(self, x: Tensor) -> Tensor:
         for block in self.blocks:
@@ -151,7 +198,8 @@ class CNN(nn.Module):
         c_in = config.in_channels
         for i, channels in enumerate(config.channels):
             act = _activation(config, i)
-            conv = nn.Conv2d(c_in, channels * width_factor(act), kernel_size=3, padding=1)
+            conv = _initialised(config, i, nn.Conv2d(c_in, channels * width_factor(act),
+                                                     kernel_size=3, padding=1), act)
             blocks.append(HiddenBlock(conv, act, nn.MaxPool2d(2)))
             c_in = channels
         side = config.image_size >> len(config.channels)
@@ -160,7 +208,7 @@ class CNN(nn.Module):
         dense, width_in = _dense_blocks(config, config.dense, self.n_conv, c_in * side * side)
         blocks += dense
         self.blocks = nn.ModuleList(blocks)
-        self.head = nn.Linear(width_in, config.out_features)
+        self.head = _head(config, width_in)
 
     def forward(self, x: Tensor) -> Tensor:
         for i, block in enumerate(self.blocks):

@@ -109,7 +109,9 @@ def _activation_key(member: Member, layer: int) -> Hashable:
         return ("own", id(member))
     config = model.config
     params = config.activation_params[layer] if config.activation_params else {}
-    return config.activations[layer], tuple(sorted(params.items())), config.dropout
+    # The dropout's kind is part of the key: SELU's alpha-dropout is not standard dropout.
+    return (config.activations[layer], tuple(sorted(params.items())), config.dropout,
+            type(block.post))
 
 
 @dataclass
@@ -121,7 +123,8 @@ class _LayerPlan:
     layer however many groups there are.
     """
 
-    groups: list[tuple[nn.Module, float, int]]  # module, dropout, members in the run
+    # activation, the dropout after it (standard or alpha; None: no dropout), run length
+    groups: list[tuple[nn.Module, nn.Module | None, int]]
     order: Tensor | None  # None: one group, already in member order
     inverse: Tensor | None
 
@@ -130,11 +133,13 @@ def _plan_layer(members: list[Member], layer: int, device: torch.device) -> _Lay
     by_key: dict[Hashable, list[int]] = {}
     for i, member in enumerate(members):
         by_key.setdefault(_activation_key(member, layer), []).append(i)
-    groups: list[tuple[nn.Module, float, int]] = []
+    groups: list[tuple[nn.Module, nn.Module | None, int]] = []
     for indices in by_key.values():
         first = members[indices[0]].trainer.model
         assert isinstance(first, MLP)
-        groups.append((_blocks(first)[layer].activation, first.config.dropout, len(indices)))
+        block = _blocks(first)[layer]
+        dropout = block.post if first.config.dropout else None
+        groups.append((block.activation, dropout, len(indices)))
     if len(by_key) == 1:
         return _LayerPlan(groups, None, None)
     order = torch.tensor([i for indices in by_key.values() for i in indices], device=device)
@@ -216,10 +221,11 @@ class StackedGroup:
     def _activate(plan: _LayerPlan, z: Tensor, training: bool) -> Tensor:
         _, batch, width = z.shape
 
-        def apply(module: nn.Module, dropout: float, part: Tensor) -> Tensor:
+        def apply(module: nn.Module, dropout: nn.Module | None, part: Tensor) -> Tensor:
             # As (rows, width): every catalogue function accepts that shape.
             out: Tensor = module(part.reshape(-1, width))
-            out = F.dropout(out, dropout, training) if dropout else out
+            if dropout is not None and training:
+                out = dropout(out)
             return out.view(part.shape[0], batch, -1)
 
         if plan.order is None or plan.inverse is None:

@@ -33,6 +33,11 @@ def test_healthz_and_metrics(client: TestClient) -> None:
 def test_catalogue_and_datasets(client: TestClient) -> None:
     acts = client.get("/api/v1/activations").json()
     assert [a["name"] for a in acts] == activations.names()
+    by_name = {a["name"]: a for a in acts}
+    assert by_name["selu"]["init"]["scheme"] == "lecun"
+    assert by_name["selu"]["init"]["dropout"] == "alpha"
+    assert by_name["sinusoid"]["init"]["scheme"] == "siren"
+    assert "Sitzmann" in by_name["sinusoid"]["init"]["source"]
     datasets = {d["name"]: d for d in client.get("/api/v1/datasets").json()}
     assert datasets["wine"]["studied"] and not datasets["iris"]["studied"]
 

@@ -21,8 +21,8 @@ def test_builtin_datasets_split_60_20_20_without_overlap(name: str) -> None:
     assert abs(sizes[0] / total - 0.6) < 0.01 and abs(sizes[1] / total - 0.2) < 0.01
     rows = {tuple(r) for r in torch.cat([data.x_train, data.x_val, data.x_test]).tolist()}
     assert len(rows) >= total - 5  # (a few datasets hold duplicate rows themselves)
-    expected_task = {"diabetes": "regression"}.get(name, "binary" if data.n_classes == 2
-                                                   else "multiclass")
+    expected_task = {"diabetes": "regression", "periodic": "regression"}.get(
+        name, "binary" if data.n_classes == 2 else "multiclass")
     assert data.task == expected_task
 
 

@@ -235,3 +235,21 @@ def test_what_cannot_stack_trains_alone_exactly(iris: Dataset) -> None:
         assert isinstance(result, EpochResult)
         expected = alone.train_epoch()
         assert (result.train_loss, result.value) == (expected.train_loss, expected.value)
+
+
+def test_stacked_selu_layers_drop_out_as_selu_needs_and_others_as_usual(iris: Dataset) -> None:
+    from actsearch.train.pack import Member, StackedGroup, _plan_layer
+
+    members = [Member(Trainer(TrainConfig(MLPConfig(4, 3, (256,), (act,), dropout=0.5),
+                                          seed=i), iris, "cpu"))
+               for i, act in enumerate(("selu", "relu"))]
+    plan = _plan_layer(members, 0, torch.device("cpu"))
+    z = torch.randn(2, 1024, 256, generator=torch.Generator().manual_seed(0))
+    out = StackedGroup._activate(plan, z, training=True)
+    selu, relu = out[0], out[1]
+    # Alpha-dropout keeps SELU's zero mean and unit variance and leaves no unit at exactly 0;
+    # standard dropout after ReLU zeroes half of the units ReLU lets through.
+    assert abs(float(selu.mean())) < 0.05 and float(selu.var()) == pytest.approx(1, abs=0.1)
+    assert float((selu == 0).float().mean()) == 0.0
+    alive = torch.relu(z[1]) > 0
+    assert float((relu[alive] == 0).float().mean()) == pytest.approx(0.5, abs=0.02)
