@@ -153,6 +153,9 @@ def print_recommendation(rec: Recommendation) -> None:
         table.add_row("importance", f"activations {acts:.2f} of the total; {top} "
                                     f"({rec.importance_about or 'fANOVA'})")
     console.print(table)
+    if rec.comparisons:
+        console.print("\n".join(service.forest_text(rec.comparisons, rec.metric)),
+                      highlight=False, markup=False)
     if len(rec.front) > 1:
         console.print(_front_table(rec))
 

@@ -205,6 +205,10 @@ def search(
         help="The task metric, or the metric and latency (e.g. accuracy,latency): a "
              "multi-objective search of the most accurate networks at each inference cost.",
         show_default="the space's, else the task metric")] = None,
+    rope: Annotated[float | None, typer.Option(
+        help="Region of practical equivalence of the verdicts: differences within ±ROPE of "
+             "the metric count as practically equivalent.",
+        show_default="0.01: one point of accuracy or of R²")] = None,
 ) -> None:
     """Search per-layer activations and hyperparameters (resumes an existing study)."""
     from actsearch import service
@@ -221,7 +225,7 @@ def search(
         compare_relu=compare_relu, confirm=confirm,
         warm_start=warm_start, artifacts=artifacts, strategy=strategy,
         objectives=(tuple(o.strip() for o in objectives.split(","))
-                    if objectives is not None else None),
+                    if objectives is not None else None), rope=rope,
     )
     with SearchDisplay(console.is_terminal) as display:
         result = service.run_search(options, on_progress=display.update, on_event=_event)

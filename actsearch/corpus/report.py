@@ -20,19 +20,25 @@ from scipy import stats
 from actsearch.corpus.protocol import CorpusOptions, TableResult
 from actsearch.corpus.strategies import StrategyResult, load_strategies
 from actsearch.corpus.zero_shot import ZeroShotResult, load_zero_shot
-from actsearch.recommend.stats import ALPHA, NO_DIFFERENCE
+from actsearch.recommend.stats import ALPHA, verdict_word
 
 SIDE_NAMES = {"search": "per-layer", "tuned_relu": "tuned ReLU", "uniform": "uniform"}
 
 
 def _outcome(verdict: str | None) -> str:
-    if not verdict:
-        return "n/a"
-    if verdict.startswith("better"):
-        return "better"
-    if verdict.startswith("worse"):
-        return "worse"
-    return "tie" if verdict.startswith(NO_DIFFERENCE) else "n/a"
+    """better, equivalent, undecided or worse (a stored "no significant difference" is
+    undecided: the data could not tell); n/a where nothing was judged."""
+    word = verdict_word(verdict)
+    return "n/a" if word == "unconfirmed" else word
+
+
+OUTCOMES = ("better", "equivalent", "undecided", "worse")
+
+
+def judged(counts: dict[str, int]) -> str:
+    """``2 better, 20 practically equivalent, 12 undecided, 1 worse``."""
+    return (f"{counts['better']} better, {counts['equivalent']} practically equivalent, "
+            f"{counts['undecided']} undecided, {counts['worse']} worse")
 
 
 def across_tables(differences: list[float]) -> dict[str, Any]:
@@ -49,7 +55,7 @@ def across_tables(differences: list[float]) -> dict[str, Any]:
 
 def _counts(verdicts: list[str | None], with_na: bool = False) -> dict[str, int]:
     counts = Counter(_outcome(v) for v in verdicts)
-    keys = ("better", "tie", "worse", "n/a") if with_na else ("better", "tie", "worse")
+    keys = (*OUTCOMES, "n/a") if with_na else OUTCOMES
     return {k: counts.get(k, 0) for k in keys}
 
 
@@ -67,7 +73,9 @@ def summarise(results: list[TableResult], zero_shot: list[ZeroShotResult],
         summary[f"across_tables_vs_{baseline}"] = across_tables(diffs)
     summary["recommended_side"] = dict(Counter(r.side for r in results))
     aa = [r.aa for r in results if "p_value" in r.aa]
-    called = sum(1 for a in aa if a["p_value"] < ALPHA)
+    # Called different: a decision of better or worse (before the ROPE: p below alpha).
+    called = sum(1 for a in aa if (a["decision"] in ("better", "worse") if a.get("decision")
+                                   else a["p_value"] < ALPHA))
     seeds_only = sum(1 for a in aa if a.get("p_value_seeds_only", 1.0) < ALPHA)
     summary["aa"] = {"tables": len(aa), "called_different": called,
                      "share": called / len(aa) if aa else None,
@@ -153,8 +161,7 @@ def _markdown(results: list[TableResult], zero_shot: list[ZeroShotResult],
     for baseline in ("tuned_relu", "uniform"):
         c = summary[f"per_layer_vs_{baseline}"]
         diff = summary[f"mean_difference_vs_{baseline}"]
-        lines.append(f"- Per-layer search vs {SIDE_NAMES[baseline]}: **{c['better']} better, "
-                     f"{c['tie']} no significant difference, {c['worse']} worse** "
+        lines.append(f"- Per-layer search vs {SIDE_NAMES[baseline]}: **{judged(c)}** "
                      f"(mean test difference {diff:+.4f}"
                      f"{_wilcoxon(summary[f'across_tables_vs_{baseline}'])})."
                      if diff is not None else
@@ -162,7 +169,8 @@ def _markdown(results: list[TableResult], zero_shot: list[ZeroShotResult],
     sides = summary["recommended_side"]
     lines.append("- Recommended configuration came from: " + ", ".join(
         f"{SIDE_NAMES.get(k, k)} {v}" for k, v in sorted(sides.items())) + " (best mean "
-        "validation over seeds; ties within one standard error go to the simpler side).")
+        "validation over seeds; a side must beat a simpler one by more than the standard "
+        "error and the ROPE, else the simpler one is kept).")
     aa = summary["aa"]
     if aa["tables"]:
         lines.append(
@@ -178,9 +186,8 @@ def _markdown(results: list[TableResult], zero_shot: list[ZeroShotResult],
         w = zs["warm_start"]
         lines += [
             f"- Zero-shot, leave one table out ({zs['tables']} tables): the configuration "
-            f"recommended from the other tables vs the table's own tuned ReLU: {t['better']} "
-            f"better, {t['tie']} ties, {t['worse']} worse; vs a default ReLU MLP (Adam, lr "
-            f"1e-3): {d['better']} better, {d['tie']} ties, {d['worse']} worse. Regret to the "
+            f"recommended from the other tables vs the table's own tuned ReLU: {judged(t)}; "
+            f"vs a default ReLU MLP (Adam, lr 1e-3): {judged(d)}. Regret to the "
             f"table's own full search: mean {zs['mean_regret']:+.4f}, median "
             f"{zs['median_regret']:+.4f}.",
             f"- Warm start: median trials to reach 99% of the cold study's best validation "
@@ -192,18 +199,18 @@ def _markdown(results: list[TableResult], zero_shot: list[ZeroShotResult],
         j, t = st["vs_joint"], st["vs_tuned_relu"]
         lines.append(
             f"- Staged search (ReLU first, then activations on the best shape) vs today's "
-            f"joint search, same budget, {st['tables']} tables: {j['better']} better, "
-            f"{j['tie']} ties, {j['worse']} worse; higher mean test score on "
+            f"joint search, same budget, {st['tables']} tables: {judged(j)}; higher mean test "
+            f"score on "
             f"{st['staged_higher_test_mean']}; mean test difference "
             f"{st['mean_test_difference_vs_joint']:+.4f}"
             f"{_wilcoxon(st['across_tables_vs_joint'])}, mean validation difference "
             f"{st['mean_validation_difference_vs_joint']:+.4f}. Staged vs tuned ReLU: "
-            f"{t['better']} better, {t['tie']} ties, {t['worse']} worse.")
+            f"{judged(t)}.")
     half = summary.get("median_ci_half_width_vs_tuned_relu")
     if half is not None:
         lines.append(f"- Power: the median 95% interval of a per-layer vs tuned-ReLU "
-                     f"difference is ±{half:.4f}; smaller true differences read as ties at "
-                     "this budget.")
+                     f"difference is ±{half:.4f}; an interval wider than the ROPE cannot "
+                     "call two sides practically equivalent at this budget.")
     lines += ["", "## Per table", "",
               "| table | rows × features, classes | per-layer | tuned ReLU | uniform | "
               "recommended | vs tuned ReLU (p) | vs uniform (p) | A/A p | s |",
@@ -246,13 +253,14 @@ def _markdown(results: list[TableResult], zero_shot: list[ZeroShotResult],
 
 def _plain_statement(summary: dict[str, Any]) -> str:
     c = summary["per_layer_vs_tuned_relu"]
-    n = c["better"] + c["tie"] + c["worse"]
+    n = sum(c[k] for k in OUTCOMES)
     if not n:
         return "No table has been confirmed yet."
     diff = summary["mean_difference_vs_tuned_relu"]
     text = (f"Per-layer search beat ReLU tuned with the same budget on {c['better']} of {n} "
-            f"tables; on {c['tie']} the difference was not significant and on {c['worse']} it "
-            f"was worse (mean difference {diff:+.4f}). At this budget, per-layer activation "
+            f"tables; it was practically equivalent on {c['equivalent']}, undecided on "
+            f"{c['undecided']} (the data could not tell) and worse on {c['worse']} (mean "
+            f"difference {diff:+.4f}). At this budget, per-layer activation "
             "search does not pay off over a well-tuned ReLU network on these tables: the "
             "recommendation says so and names the simpler configuration to use.")
     st = summary.get("strategies")

@@ -8,6 +8,7 @@ import logging
 import optuna
 from optuna.storages import RDBStorage
 
+from actsearch.recommend.forest import forest_text
 from actsearch.recommend.recommendation import Recommendation
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,12 @@ def note_markdown(rec: Recommendation) -> str:
               "", f"**Verdict: {rec.verdict}**"]
     for kind, c in rec.comparisons.items():
         lines += ["", f"Per-layer search vs {kind.replace('_', ' ')}: {c.sentence(rec.metric)}."]
+    if rec.comparisons:
+        lines += ["", "```", *forest_text(rec.comparisons, rec.metric), "```"]
     if rec.confirmed:
         lines += ["", f"Recommended side: {rec.side.replace('_', ' ')} (best mean validation "
-                      "score over seeds; ties go to the simpler side)."]
+                      "score over seeds; among practically equivalent sides the simpler "
+                      "wins)."]
     if rec.importance:
         lines += ["", "Importance: " + ", ".join(f"{k} {v:.2f}"
                                                  for k, v in rec.importance.items())

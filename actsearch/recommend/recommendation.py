@@ -10,9 +10,11 @@ over seeds: the per-layer search (``search``), and its baselines searched with t
 budget (``tuned_relu``, ``uniform``; see :mod:`actsearch.search.baselines`). The recommended
 configuration is the best by mean *validation* score over seeds among all sides (the test
 split chooses nothing); a side beats a simpler one only by more than the standard error of
-the difference, so ties go to the simpler side (tuned ReLU, then uniform). The verdicts
-compare the per-layer search's confirmed best with each baseline's on the test split
-(:mod:`actsearch.recommend.stats`), and name the baseline.
+the difference and the ROPE, so among practically equivalent sides the simpler one wins
+(tuned ReLU, then uniform). The verdicts compare the per-layer search's confirmed best with
+each baseline's on the test split (:mod:`actsearch.recommend.stats`): better, worse,
+practically equivalent or undecided, with the probability behind the decision, and name the
+baseline. The ROPE is the per-layer search's (``search --rope``), else one point.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
 from actsearch.errors import OverBudgetError, UsageError
-from actsearch.recommend.stats import Comparison, compare
+from actsearch.recommend.stats import ROPE_DEFAULT, Comparison, compare
 from actsearch.search.baselines import SIDES
 from actsearch.search.pareto import pareto_front
 from actsearch.search.strategy import hyperparameters
@@ -228,9 +230,10 @@ class Confirmed:
     def val_mean(self) -> float:
         return float(np.mean(self.val))
 
-    def compare_with(self, other: Confirmed, baseline: str) -> Comparison:
+    def compare_with(self, other: Confirmed, baseline: str,
+                     rope: float = ROPE_DEFAULT) -> Comparison:
         return compare(self.test, other.test, baseline=baseline, outcomes=self.outcomes,
-                       baseline_outcomes=other.outcomes)
+                       baseline_outcomes=other.outcomes, rope=rope)
 
     def compare_with_seeds_only(self, other: Confirmed) -> Comparison:
         """The same comparison ignoring test-example noise (for calibration reports)."""
@@ -259,21 +262,30 @@ def _tie_margin(a: Confirmed, b: Confirmed) -> float:
                      + float(np.var(b.val, ddof=1)) / len(b.val))
 
 
-def choose(best: dict[str, Confirmed]) -> Confirmed:
+def choose(best: dict[str, Confirmed], rope: float = 0.0) -> Confirmed:
     """The best side by mean validation score; a side must beat every simpler one by more
-    than the standard error of the difference, else the simpler one is kept."""
+    than the standard error of the difference and the ROPE, else the simpler one is kept:
+    among practically equivalent sides the simpler wins (tuned ReLU, then uniform). The
+    test split chooses nothing."""
     chosen: Confirmed | None = None
     for side in SIDES:
         candidate = best.get(side)
         if candidate is None:
             continue
-        if chosen is None or candidate.val_mean - chosen.val_mean > _tie_margin(candidate,
-                                                                                chosen):
+        if chosen is None or candidate.val_mean - chosen.val_mean > max(
+                _tie_margin(candidate, chosen), rope):
             chosen = candidate
     assert chosen is not None, "choose() needs at least one side"
     return chosen
 
 
+def study_rope(studies: list[StoredStudy]) -> float:
+    """The ROPE the per-layer search was started with (``search --rope``), else the default.
+    """
+    for study in studies:
+        if study_side(study.meta) == "search" and study.meta.get("rope") is not None:
+            return float(study.meta["rope"])
+    return ROPE_DEFAULT
 
 
 def studied_datasets(storage: RDBStorage) -> list[str]:
@@ -340,13 +352,15 @@ def build_recommendation(storage: RDBStorage, dataset: str,
                        "--top-k N` retrains more of each side's best")
         return _recommendation(dataset, study, trial, n_trials, explained=parent,
                                verdict=verdict, front=front, budget=budget)
-    chosen = choose(best)
+    rope = study_rope(studies)
+    chosen = choose(best, rope)
     challenger = best.get("search") or best.get("uniform")
     comparisons: dict[str, Comparison] = {}
     if challenger is not None:
         for baseline in ("tuned_relu", "uniform"):
             if baseline in best and baseline != study_side(challenger.study.meta):
-                comparisons[baseline] = challenger.compare_with(best[baseline], baseline)
+                comparisons[baseline] = challenger.compare_with(best[baseline], baseline,
+                                                                rope)
     confirmation: Confirmation | None = None
     verdict = (f"confirmed over seeds, but without a tuned ReLU baseline: run `actsearch "
                f"confirm {_search_study(studies, chosen.study).name}`")
@@ -364,7 +378,7 @@ def build_recommendation(storage: RDBStorage, dataset: str,
         key = (search_best.study.name, search_best.trial.number)
         twin = _confirmed(twins.get(key, []), search_best.study, search_best.trial)
         if twin is not None:
-            ablation = search_best.compare_with(twin, "relu_twin")
+            ablation = search_best.compare_with(twin, "relu_twin", rope)
     return _recommendation(
         dataset, chosen.study, chosen.trial, n_trials, verdict=verdict,
         explained=_search_study(studies, chosen.study),

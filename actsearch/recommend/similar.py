@@ -44,16 +44,18 @@ class Evidence:
     """How the per-layer search fared against tuned ReLU on the neighbours."""
 
     better: int
-    tie: int
+    equivalent: int
+    undecided: int
     worse: int
     unconfirmed: int
 
     def sentence(self) -> str:
-        judged = self.better + self.tie + self.worse
+        judged = self.better + self.equivalent + self.undecided + self.worse
         if not judged:
             return "no neighbour has been confirmed against tuned ReLU yet"
         return (f"on {judged} confirmed neighbours, per-layer search beat tuned ReLU on "
-                f"{self.better}, tied on {self.tie} and lost on {self.worse}")
+                f"{self.better}, was practically equivalent on {self.equivalent}, undecided "
+                f"on {self.undecided} and lost on {self.worse}")
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ def evidence(neighbours: Sequence[Similar]) -> Evidence:
     counts: Counter[str] = Counter()
     for s in neighbours:
         counts[verdict_word(s.recommendation.verdicts.get("tuned_relu"))] += 1
-    return Evidence(counts["better"], counts["tie"], counts["worse"], counts["unconfirmed"])
+    return Evidence(counts["better"], counts["equivalent"], counts["undecided"],
+                    counts["worse"], counts["unconfirmed"])
 
 
 def answer_unseen(storage: RDBStorage | None, meta: dict[str, Any], k: int = 5,

@@ -52,6 +52,7 @@ class SearchOptions:
     baseline_kind: str | None = None  # "tuned_relu" or "uniform"
     strategy: Strategy | None = None  # overrides the space's (joint or staged)
     objectives: tuple[str, ...] | None = None  # overrides the space's: metric[, latency]
+    rope: float | None = None  # the verdicts' region of practical equivalence; None: 0.01
 
     def validate(self) -> None:
         """Raises: UsageError naming the first option out of range."""
@@ -67,6 +68,8 @@ class SearchOptions:
             (1 <= self.trials_per_worker <= MAX_TRIALS_PER_WORKER,
              f"--trials-per-worker must be between 1 and {MAX_TRIALS_PER_WORKER}, "
              f"not {self.trials_per_worker}"),
+            (self.rope is None or 0 <= self.rope < 1,
+             f"--rope must be at least 0 and below 1, not {self.rope}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -243,6 +246,6 @@ def study_metadata(data: Dataset, space: SearchSpace, options: SearchOptions,
         "space_spec": space.model_dump(mode="json"), "epochs": epochs,
         "data_path": str(path.resolve()) if path else None, "target": options.target,
         "seed": options.seed, "baseline_of": options.baseline_of,
-        "baseline_kind": options.baseline_kind, "version": __version__,
+        "baseline_kind": options.baseline_kind, "version": __version__, "rope": options.rope,
         "artifacts_dir": str(artifacts_dir) if artifacts_dir else None,
     }

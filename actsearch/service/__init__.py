@@ -6,6 +6,7 @@ recommendation, a confirmation runs after a search) and never imports a face.
 """
 
 from actsearch.recommend.confirm import ConfirmOptions
+from actsearch.recommend.forest import forest_text
 from actsearch.recommend.recommendation import Budget, FrontMember, Recommendation
 from actsearch.recommend.similar import Similar, UnseenAnswer, evidence, meta_from_csv
 from actsearch.recommend.similar import similar_datasets as similar
@@ -44,7 +45,8 @@ __all__ = [
     "Progress", "ReaderStorage", "Recommendation", "RunStatus", "SearchOptions", "SearchResult",
     "Similar", "Strategy", "StudyDetail", "StudyInfo", "TooManySearchesError", "TrialOutcome",
     "TrialRow", "UnseenAnswer", "available_spaces", "confirm", "dataset_names", "delete_study",
-    "evidence", "export", "export_to", "for_file", "is_activation_param", "known_datasets",
+    "evidence", "export", "export_to", "for_file", "forest_text", "is_activation_param",
+    "known_datasets",
     "list_studies", "meta_from_csv", "open_storage", "recommend_dataset", "recommendation",
     "recorded_artifacts_dir", "run_search", "show_study", "similar", "studies_if_any",
     "verdict_word",

@@ -94,6 +94,7 @@ def _digest(path: Path) -> str:
     (["--trials-per-worker", "0"], "--trials-per-worker must be between 1 and 64, not 0"),
     (["--trials-per-worker", "65"], "--trials-per-worker must be between 1 and 64, not 65"),
     (["--dataset", "wine", "--study", "kept"], "made for another dataset"),
+    (["--rope", "1.5"], "--rope must be at least 0 and below 1, not 1.5"),
 ])
 def test_bad_input_exits_2_with_one_line_and_the_database_unchanged(
         tmp_path: Path, args: list[str], message: str) -> None:

@@ -44,7 +44,11 @@ def test_corpus_run_zero_shot_distill_and_answer_an_unseen_dataset(tmp_path: Pat
     for table in tables.values():
         aa = table["aa"]  # the same configuration twice: no difference, whatever the noise
         assert aa["same_configuration"] and aa["p_value"] == 1.0
-        assert aa["verdict"] == "no significant difference from tuned ReLU"
+        # Never called better or worse; on 30 test rows and 2 seeds, too little to call it
+        # practically equivalent either.
+        assert aa["difference"] == 0.0 and aa["decision"] not in ("better", "worse")
+        words = {"undecided": "undecided against", "equivalent": "practically equivalent to"}
+        assert aa["verdict"] == f"{words[aa['decision']]} tuned ReLU"
         assert set(table["sides"]) == {"search", "tuned_relu", "uniform"}
         assert table["recommendation"]["verdicts"].keys() == {"tuned_relu", "uniform"}
     report = (out / "corpus.md").read_text()
@@ -95,7 +99,7 @@ def test_corpus_run_zero_shot_distill_and_answer_an_unseen_dataset(tmp_path: Pat
     nearest = body["neighbours"][0]["recommendation"]
     assert body["recommendation"] == nearest and nearest["source"] == "knowledge base"
     evidence = body["evidence"]
-    assert evidence["better"] + evidence["tie"] + evidence["worse"] == 2
+    assert sum(evidence[k] for k in ("better", "equivalent", "undecided", "worse")) == 2
 
 
 def test_corpus_refuses_reserved_and_unknown_tables_before_writing(tmp_path: Path) -> None:

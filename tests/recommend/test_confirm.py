@@ -68,24 +68,38 @@ def _by_hand(url: str, side: dict, baseline: dict,  # type: ignore[type-arg]
     terms = [(paired.var(ddof=1) / len(paired), len(paired) - 1),
              (a.var(ddof=1) / len(a), len(a) - 1), (b.var(ddof=1) / len(b), len(b) - 1)]
     variance = sum(v for v, _ in terms)
+    rope = 0.01  # the default: one point of accuracy
     if variance == 0.0:  # the same predictions on every example and seed: nothing to judge
         p_value, half = (1.0 if difference == 0.0 else 0.0), 0.0
+        p_worse, p_better = float(difference < -rope), float(difference > rope)
     else:
         dof = variance**2 / sum(v**2 / d for v, d in terms if v > 0)
         t = abs(difference) / math.sqrt(variance)
         p_value = float(2 * scipy_stats.t.sf(t, dof))
         half = float(scipy_stats.t.ppf(0.975, dof)) * math.sqrt(variance)
-    if p_value >= 0.05:
-        verdict = f"no significant difference from {label}"
+        # The posterior of the difference: Student t at the difference, scale its error.
+        posterior = scipy_stats.t(dof, loc=difference, scale=math.sqrt(variance))
+        p_worse, p_better = float(posterior.cdf(-rope)), float(posterior.sf(rope))
+    p_equivalent = 1 - p_worse - p_better
+    if p_better >= 0.95:
+        verdict, probability = f"better than {label}", p_better
+    elif p_worse >= 0.95:
+        verdict, probability = f"worse than {label}", p_worse
+    elif p_equivalent >= 0.95:
+        verdict, probability = f"practically equivalent to {label}", p_equivalent
     else:
-        verdict = f"{'better' if difference > 0 else 'worse'} than {label}"
+        verdict = f"undecided against {label}"
+        probability = max(p_worse, p_equivalent, p_better)
     return {"difference": difference, "p_value": p_value, "ci_low": difference - half,
-            "ci_high": difference + half, "verdict": verdict}
+            "ci_high": difference + half, "verdict": verdict, "probability": probability,
+            "p_better": p_better, "p_worse": p_worse}
 
 
 def _assert_matches(comparison: dict, expected: dict) -> None:  # type: ignore[type-arg]
-    for key in ("difference", "p_value", "ci_low", "ci_high"):
+    for key in ("difference", "p_value", "ci_low", "ci_high", "probability", "p_better",
+                "p_worse"):
         assert comparison[key] == pytest.approx(expected[key], rel=1e-6, abs=1e-12), key
+    assert comparison["rope"] == 0.01
     assert comparison["verdict"] == expected["verdict"]
 
 

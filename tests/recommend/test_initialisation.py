@@ -25,9 +25,9 @@ pruner: {name: none}
 """
 
 
-def _search(url: str, space: str, study: str) -> None:
+def _search(url: str, space: str, study: str, *extra: str) -> None:
     run = cli("search", "--dataset", "iris", "--space", space, "--trials", "2", "--storage",
-              url, "--study", study, "--no-compare-relu", "--no-artifacts")
+              url, "--study", study, "--no-compare-relu", "--no-artifacts", *extra)
     assert run.returncode == 0, run.stderr
 
 
@@ -44,13 +44,16 @@ def test_the_initialisation_is_recorded_confirmed_exported_and_kept_on_resume(
         tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'init.db'}"
     fair_space = write_space(tmp_path, TINY)
-    _search(url, fair_space, "fair")
+    _search(url, fair_space, "fair", "--rope", "0.05")
     _search(url, write_space(tmp_path, TINY + "init: torch\n", "torch"), "plain")
     storage = open_storage(url, create=False)
     fair_id, plain_id = find_study(storage, "fair"), find_study(storage, "plain")
     assert fair_id is not None and plain_id is not None
     assert study_meta(storage, fair_id)["space_spec"]["init"] == "activation"
     assert study_meta(storage, plain_id)["space_spec"]["init"] == "torch"
+    # The verdicts' ROPE is the search's own where it set one.
+    assert study_meta(storage, fair_id)["rope"] == 0.05
+    assert study_meta(storage, plain_id)["rope"] is None
     assert _configs(url, "fair") == ["activation", "activation"]
     assert _configs(url, "plain") == ["torch", "torch"]
 
@@ -71,6 +74,7 @@ def test_the_initialisation_is_recorded_confirmed_exported_and_kept_on_resume(
     assert config["model"]["init"] == "activation"
     assert len(config["initialisation"]) == len(config["model"]["activations"])
     assert 'MLPConfig(**config["model"])' in (out / "rebuild.py").read_text()
+    assert not (out / "verdict.png").exists()  # nothing confirmed: no verdicts to draw
 
     # A study recorded before spaces named their initialisation trained with PyTorch's
     # defaults: confirm retrains it that way.
@@ -117,3 +121,17 @@ def test_on_a_periodic_target_the_periodic_activation_is_recommended(tmp_path: P
     side = answer["baselines"].get(answer["side"])
     chosen = side["test_mean"] if side else answer["confirmation"]["mean"]
     assert chosen > answer["baselines"]["tuned_relu"]["test_mean"] + 0.2
+    # The verdicts, drawn: in the terminal and as verdict.png beside the exported network.
+    shown = cli("recommend", "periodic", "--storage", url)
+    assert shown.returncode == 0 and "difference in test r2: ░ the ROPE ±0.01" in shown.stdout
+    # The JSON carries the decision, consistent with its words and its probability.
+    c = answer["confirmation"]
+    words = {"better": "better than", "worse": "worse than",
+             "equivalent": "practically equivalent to", "undecided": "undecided against"}
+    assert c["verdict"] == f"{words[c['decision']]} tuned ReLU" and c["rope"] == 0.01
+    assert (c["probability"] >= 0.95) == (c["decision"] != "undecided")
+    assert c["protocol"]["seeds"] == 2
+    out = tmp_path / "export"
+    exported = cli("export", "periodic", "--storage", url, "--output", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert (out / "verdict.png").read_bytes()[:4] == b"\x89PNG"

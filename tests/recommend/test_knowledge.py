@@ -47,7 +47,7 @@ def test_unseen_dataset_is_answered_from_the_shipped_knowledge_base() -> None:
     assert answer.neighbours[0].dataset == "keel:wine"  # the same table under another name
     assert answer.recommendation is answer.neighbours[0].recommendation
     e = answer.evidence
-    assert e.better + e.tie + e.worse + e.unconfirmed == 5
+    assert e.better + e.equivalent + e.undecided + e.worse + e.unconfirmed == 5
     assert known_recommendation(None, "keel:wine") == answer.recommendation
 
 
