@@ -33,6 +33,8 @@ from actsearch.store.tables import tables_exist
 META_KEY = "actsearch"
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
+# Tries at creating the tables of a new database while other drivers may be creating them.
+CREATE_ATTEMPTS = 6
 
 
 def masked(url: str) -> str:
@@ -85,6 +87,11 @@ def _engine_kwargs(is_sqlite: bool) -> dict[str, Any]:
     return {"connect_args": {"timeout": 30}} if is_sqlite else {"pool_pre_ping": True}
 
 
+def _creation_race(exc: SQLAlchemyError) -> bool:
+    """Whether ``exc`` says another process created the same table or row first."""
+    return isinstance(exc, IntegrityError) or "already exists" in str(exc)
+
+
 def open_storage(url: str, *, create: bool = True, require_studies: bool = True) -> RDBStorage:
     """Connect to the study database (creating Optuna's tables if needed and ``create``).
 
@@ -104,7 +111,7 @@ def open_storage(url: str, *, create: bool = True, require_studies: bool = True)
     if not create:
         _probe(url, require_studies)
     engine_kwargs = _engine_kwargs(is_sqlite)
-    for attempt in range(3):
+    for attempt in range(CREATE_ATTEMPTS):
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -114,13 +121,17 @@ def open_storage(url: str, *, create: bool = True, require_studies: bool = True)
                                      grace_period=GRACE_SECONDS, skip_table_creation=not create,
                                      skip_compatibility_check=not create)
             break
-        except IntegrityError:
+        except SQLAlchemyError as exc:
             # Two drivers creating the tables of a fresh database at once (optuna#1092): the
-            # other one won; its tables are there on the next try.
-            if attempt == 2:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            # other one won, and its tables are there on the next try. SQLite says "table
+            # ... already exists", PostgreSQL a duplicate table or a duplicate key; anything
+            # else (an unreachable server, a bad password) is not a race and is said as is.
+            if not _creation_race(exc) or attempt == CREATE_ATTEMPTS - 1:
+                raise UsageError(f"cannot open storage {masked(url)}: {first_line(exc)}; "
+                                 "check the URL and that the database server is running"
+                                 ) from None
+            time.sleep(0.2 * (attempt + 1))
+        except (ImportError, ValueError) as exc:
             raise UsageError(f"cannot open storage {masked(url)}: {first_line(exc)}; check the "
                              "URL and that the database server is running") from None
     if is_sqlite:

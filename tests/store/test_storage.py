@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from optuna.trial import TrialState
 
@@ -79,3 +81,47 @@ def test_deferred_storage_reads_the_database_once_a_search_has_made_it(
     _trial(writer, study_id, TrialState.COMPLETE, 0.9)
     assert [s.study_name for s in deferred.get_all_studies()] == ["s"]
     assert deferred.get_best_trial(study_id).value == 0.9
+
+
+def _open_when_released(url: str, release: str) -> str:
+    """Open ``url`` once the file ``release`` exists (so several processes open at once)."""
+    import os
+    import time
+
+    while not os.path.exists(release):
+        time.sleep(0.001)
+    try:
+        open_storage(url).engine.dispose()
+    except UsageError as exc:
+        return str(exc)
+    return "ok"
+
+
+def _open_together(urls: list[str], release: Path, processes: int = 4) -> list[str]:
+    import multiprocessing
+    import time
+
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        outcomes = []
+        for i, url in enumerate(urls):
+            gate = release.with_suffix(f".{i}")
+            pending = pool.starmap_async(_open_when_released, [(url, str(gate))] * processes)
+            time.sleep(0.3)  # every process waits at the gate
+            gate.touch()
+            outcomes += pending.get(120)
+    return outcomes
+
+
+def test_drivers_opening_a_new_sqlite_file_together_all_succeed(tmp_path: Path) -> None:
+    # Two searches started together on a new file: one used to stop with "table trials
+    # already exists" (about half of the openings did, four at a time).
+    urls = [f"sqlite:///{tmp_path / f'new{i}.db'}" for i in range(8)]
+    outcomes = _open_together(urls, tmp_path / "go")
+    assert outcomes == ["ok"] * 32, [o for o in outcomes if o != "ok"][:2]
+    storage = open_storage(urls[0])
+    assert create_or_load_study(storage, "s", META) == create_or_load_study(storage, "s", META)
+
+
+def test_drivers_opening_a_new_postgresql_schema_together_all_succeed(
+        postgres_url: str, tmp_path: Path) -> None:
+    assert _open_together([postgres_url], tmp_path / "go") == ["ok"] * 4
