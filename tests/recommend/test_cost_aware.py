@@ -129,7 +129,12 @@ def test_confirmed_a_budget_judges_every_side_within_it(searched: Searched, kind
     flag = (["--max-latency-ms", repr(limit)] if kind == "latency_ms"
             else ["--max-params", str(limit)])
     rec = _recommend(searched.url, *flag)
-    assert rec["budget"] == " ".join(flag) and rec["confirmed"]
+    assert rec["budget"] == " ".join(flag)
+    # Judged against tuned ReLU exactly when one of its retrained configurations fits the
+    # budget (which of them fits depends on what the searches sampled).
+    relu_fits = any(costs[key][kind] <= limit for key in retrained
+                    if key[0] == "cost--tuned-relu")
+    assert rec["confirmed"] == relu_fits
     assert costs[(rec["study"], rec["trial"])][kind] <= limit
     assert (rec["study"], rec["trial"]) in retrained
     for side in rec["baselines"].values():
