@@ -87,6 +87,11 @@ def _engine_kwargs(is_sqlite: bool) -> dict[str, Any]:
     return {"connect_args": {"timeout": 30}} if is_sqlite else {"pool_pre_ping": True}
 
 
+def _cannot_open(url: str, exc: BaseException) -> UsageError:
+    return UsageError(f"cannot open storage {masked(url)}: {first_line(exc)}; check the URL "
+                      "and that the database server is running")
+
+
 def _creation_race(exc: SQLAlchemyError) -> bool:
     """Whether ``exc`` says another process created the same table or row first."""
     return isinstance(exc, IntegrityError) or "already exists" in str(exc)
@@ -127,13 +132,10 @@ def open_storage(url: str, *, create: bool = True, require_studies: bool = True)
             # ... already exists", PostgreSQL a duplicate table or a duplicate key; anything
             # else (an unreachable server, a bad password) is not a race and is said as is.
             if not _creation_race(exc) or attempt == CREATE_ATTEMPTS - 1:
-                raise UsageError(f"cannot open storage {masked(url)}: {first_line(exc)}; "
-                                 "check the URL and that the database server is running"
-                                 ) from None
+                raise _cannot_open(url, exc) from None
             time.sleep(0.2 * (attempt + 1))
         except (ImportError, ValueError) as exc:
-            raise UsageError(f"cannot open storage {masked(url)}: {first_line(exc)}; check the "
-                             "URL and that the database server is running") from None
+            raise _cannot_open(url, exc) from None
     if is_sqlite:
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # later connections get the pragmas

@@ -172,14 +172,10 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
     if not existing:  # an empty study made elsewhere (optuna create-study): adopt it
         storage.set_study_user_attr(study_id, META_KEY, meta)
         return study_id
-    for key, label in (("fingerprint", "dataset"), ("space_digest", "search space")):
-        if key == "space_digest" and "space_spec" in existing:
-            _check_init(name, existing, meta)
-        if existing.get(key) and existing.get(key) != meta.get(key):
-            raise UsageError(
-                f"study {name!r} was made for another {label} ({existing.get(label.split()[-1])!r}"
-                f"); its parameters cannot change: pass a new --study name"
-            )
+    _check_same(name, existing, meta, "fingerprint", "dataset")
+    if "space_spec" in existing:  # another init is said before the digest that follows it
+        _check_init(name, existing, meta)
+    _check_same(name, existing, meta, "space_digest", "search space")
     if existing.get("epochs") and meta.get("epochs") and existing["epochs"] != meta["epochs"]:
         raise UsageError(
             f"study {name!r} trains {existing['epochs']} epochs per trial, not {meta['epochs']}: "
@@ -192,6 +188,14 @@ def create_or_load_study(storage: RDBStorage, name: str, meta: dict[str, Any]) -
             "--study name")
     return study_id
 
+
+
+def _check_same(name: str, existing: dict[str, Any], meta: dict[str, Any], key: str,
+                label: str) -> None:
+    if existing.get(key) and existing.get(key) != meta.get(key):
+        raise UsageError(
+            f"study {name!r} was made for another {label} ({existing.get(label.split()[-1])!r}"
+            f"); its parameters cannot change: pass a new --study name")
 
 
 def _check_init(name: str, existing: dict[str, Any], meta: dict[str, Any]) -> None:
